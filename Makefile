@@ -1,0 +1,86 @@
+# sPAPR TCE tables for VFIO: a QEMU patch series and the tooling around it.
+# 'make help' lists the targets.
+
+B            := build
+CACHE        := $(B)/cache
+TREE         := $(B)/qemu
+QEMU_BUILD   := $(B)/qemu-build
+STOCK_SRC    := $(B)/stock
+STOCK_BUILD  := $(B)/stock-build
+TARBALL      := $(CACHE)/qemu-orig.tar.xz
+STAGE        := scripts/stage
+
+# The QEMU qtests that guard what the series touches (qtest-ppc64 suite).
+QTESTS       := device-plug-test rtas-test numa-test cpu-plug-test \
+                drive_del-test qos-test
+QEMU_TARGETS := qemu-system-ppc64 qemu-img $(addprefix tests/qtest/,$(QTESTS))
+
+.PHONY: all build deps fetch tree configure stock model check run export \
+        export-check checkpatch check-bisect clean distclean help
+
+all: build
+
+help:
+	@echo 'make            install what is missing, fetch QEMU, apply the series, build'
+	@echo 'make check      the same, then build stock QEMU and run every test'
+	@echo 'make run        the same set-up as make, then the main job (TCE tables over QMP)'
+	@echo 'make tree       only set up $(TREE): QEMU with the series as git commits'
+	@echo 'make export     write the commits of $(TREE) back to patches/'
+	@echo 'make export-check  fail if $(TREE) holds work that is not in patches/'
+	@echo 'make checkpatch run QEMU'"'"'s scripts/checkpatch.pl over every patch'
+	@echo 'make check-bisect  build and test every prefix of the series'
+	@echo 'make clean      remove the build directories, keep the download cache'
+	@echo 'make distclean  remove $(B)/ entirely'
+
+deps:
+	@$(STAGE) deps scripts/deps.sh
+
+fetch: deps
+	@$(STAGE) fetch scripts/fetch-qemu.sh $(CACHE)
+
+tree: fetch
+	@$(STAGE) apply scripts/apply-series.sh $(TARBALL) $(TREE) patches
+
+configure: tree
+	@$(STAGE) configure scripts/configure-qemu.sh $(TREE) $(QEMU_BUILD)
+
+build: configure
+	@$(STAGE) build ninja -C $(QEMU_BUILD) $(QEMU_TARGETS)
+	@mkdir -p $(B)/bin
+	@ln -sfn ../qemu-build/qemu-system-ppc64 $(B)/bin/qemu-system-ppc64
+
+# Stock QEMU from the same tarball, without the series: the tests and
+# benchmarks compare against it.
+stock: fetch
+	@if [ ! -f $(STOCK_SRC)/VERSION ]; then \
+	    mkdir -p $(STOCK_SRC) && tar -xf $(TARBALL) -C $(STOCK_SRC) --strip-components=1; fi
+	@$(STAGE) configure-stock scripts/configure-qemu.sh $(STOCK_SRC) $(STOCK_BUILD)
+	@$(STAGE) build-stock ninja -C $(STOCK_BUILD) qemu-system-ppc64
+	@mkdir -p $(B)/bin
+	@ln -sfn ../stock-build/qemu-system-ppc64 $(B)/bin/qemu-system-ppc64-stock
+
+check: build stock
+	@$(STAGE) test scripts/run-tests.sh $(B) $(QTESTS)
+
+run: build
+	@python3 run/tce-tables.py $(B)/bin/qemu-system-ppc64
+
+export:
+	@scripts/export-series.sh export $(TREE) patches
+
+export-check:
+	@scripts/export-series.sh check $(TREE) patches
+
+checkpatch: tree
+	@scripts/checkpatch.sh $(TREE) patches
+
+check-bisect: fetch
+	@scripts/check-bisect.sh $(B) $(TARBALL) $(QTESTS)
+
+clean:
+	@if [ -d $(TREE) ] && ! scripts/export-series.sh check $(TREE) patches >/dev/null 2>&1; then \
+	    echo "clean: $(TREE) holds work not in patches/: run make export first" >&2; exit 1; fi
+	rm -rf $(TREE) $(QEMU_BUILD) $(STOCK_SRC) $(STOCK_BUILD) $(B)/bin $(B)/lib $(B)/tests
+
+distclean: clean
+	rm -rf $(B)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Configure QEMU for ppc64 into BUILDDIR: once, or again when the options or
+# the source directory change. The build itself is ninja's (incremental).
+set -euo pipefail
+
+SRC=$(realpath "${1:?usage: configure-qemu.sh SRC BUILDDIR}")
+BUILD=${2:?}
+
+# Debian's firmware (qemu-system-data, seabios, ipxe-qemu) instead of the
+# blobs QEMU would install, at fixed paths (not relative to the binary, which
+# runs from the build tree); nothing is downloaded. Debian's python3 carries
+# meson; a pyenv or venv python first in PATH would not.
+OPTS="--python=/usr/bin/python3 --target-list=ppc64-softmmu
+      --without-default-features --enable-tools --enable-fdt=system
+      --disable-docs --disable-download --disable-install-blobs --disable-relocatable
+      --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu"
+
+mkdir -p "$BUILD"
+if [ ! -f "$BUILD/build.ninja" ] || [ "$(cat "$BUILD/.configure-opts" 2>/dev/null)" != "$SRC $OPTS" ]; then
+    echo "configure: $SRC into $BUILD"
+    rm -rf "$BUILD"
+    mkdir -p "$BUILD"
+    # shellcheck disable=SC2086
+    if ! (cd "$BUILD" && "$SRC/configure" $OPTS > configure.log 2>&1); then
+        tail -n 30 "$BUILD/configure.log" >&2
+        echo "configure failed: see $BUILD/configure.log" >&2
+        exit 1
+    fi
+    echo "$SRC $OPTS" > "$BUILD/.configure-opts"
+fi

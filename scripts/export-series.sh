@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# export: write the commits baseline..HEAD of TREE to PATCHES as
+#         git format-patch files and list them in PATCHES/series.
+# check:  fail, naming the commits, if TREE holds commits or edits that are
+#         not in PATCHES.
+# The output is stable: no version signature and zeroed "From <sha>" lines,
+# so re-exporting an unchanged series changes no file.
+set -euo pipefail
+
+MODE=${1:?usage: export-series.sh export|check TREE PATCHES}
+TREE=${2:?}
+PATCHES=$(realpath "${3:?}")
+COVER=0000-cover-letter.patch
+
+die() { echo "$MODE: error: $*" >&2; exit 1; }
+g() { git -C "$TREE" "$@"; }
+[ -d "$TREE/.git" ] || die "no QEMU tree at $TREE (run 'make tree')"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+g format-patch -q --zero-commit --no-signature --full-index -o "$tmp" baseline..HEAD
+(cd "$tmp" && ls) > "$tmp.list"
+mv "$tmp.list" "$tmp/series"
+. "$(dirname "$0")/series-lib.sh"
+
+dirty=$(g status --porcelain)
+
+unnumbered() { sed 's/^Subject: \[PATCH [0-9]*\/[0-9]*\]/Subject: [PATCH]/' "$1" 2>/dev/null; }
+
+if [ "$MODE" = check ]; then
+    bad=0
+    if [ -n "$dirty" ]; then
+        echo "uncommitted edits in $TREE:"; echo "$dirty"; bad=1
+    fi
+    if ! cmp -s "$tmp/series" <(series_files); then
+        echo "the tree's commits differ from patches/series:"
+        diff <(series_files) "$tmp/series" | sed -n 's/^[<>] /  /p'  || true
+        bad=1
+    fi
+    n=0
+    while read -r f; do
+        n=$((n + 1))
+        # "[PATCH n/m]" changes with the length of the series: not a change.
+        if ! cmp -s <(unnumbered "$tmp/$f") <(unnumbered "$PATCHES/$f"); then
+            echo "not exported: $(g log -1 --format='%h %s' "$(g rev-list --reverse baseline..HEAD | sed -n "${n}p")")"
+            bad=1
+        fi
+    done < "$tmp/series"
+    [ "$bad" = 0 ] || exit 1
+    exit 0
+fi
+
+[ -z "$dirty" ] || die "$TREE has uncommitted edits; commit them first:
+$dirty"
+# Replace the exported patches; the cover letter is written by hand.
+find "$PATCHES" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name "$COVER" \
+    -exec rm -f {} +
+cp "$tmp/series" "$PATCHES/series"
+while read -r f; do cp "$tmp/$f" "$PATCHES/$f"; done < "$PATCHES/series"
+# The tree now matches patches/: record it so 'make' does not re-apply.
+echo "$(series_hash) $(g rev-parse HEAD)" > "$TREE/.git/series-stamp"
+echo "export: $(wc -l < "$PATCHES/series") patch(es) in $PATCHES"
