@@ -43,7 +43,7 @@ if [ ! -d "$TREE/.git" ]; then
     git -C "$TREE.tmp" init -q
     git -C "$TREE.tmp" add -A
     GIT_AUTHOR_NAME=$GIT_COMMITTER_NAME GIT_AUTHOR_EMAIL=$GIT_COMMITTER_EMAIL \
-        git -C "$TREE.tmp" commit -q -m "Baseline: $(basename "$TARBALL")" \
+        git -C "$TREE.tmp" commit -q -m "Baseline: $(basename "$(realpath "$TARBALL")")" \
         -m "Upstream QEMU from Debian's orig tarball, without Debian's patches."
     git -C "$TREE.tmp" tag baseline
     mv "$TREE.tmp" "$TREE"

@@ -7,13 +7,13 @@ SRC=$(realpath "${1:?usage: configure-qemu.sh SRC BUILDDIR}")
 BUILD=${2:?}
 
 # Debian's firmware (qemu-system-data, seabios, ipxe-qemu) instead of the
-# blobs QEMU would install, at fixed paths (not relative to the binary, which
-# runs from the build tree); nothing is downloaded. Debian's python3 carries
-# meson; a pyenv or venv python first in PATH would not.
+# blobs QEMU would install, at fixed paths; nothing is downloaded. Debian's
+# python3 carries meson; a pyenv or venv python first in PATH would not.
+FIRMWARE="/usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu"
 OPTS="--python=/usr/bin/python3 --target-list=ppc64-softmmu
       --without-default-features --enable-tools --enable-fdt=system
       --disable-docs --disable-download --disable-install-blobs --disable-relocatable
-      --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu"
+      --firmwarepath=$(echo $FIRMWARE | tr ' ' :)"
 
 mkdir -p "$BUILD"
 if [ ! -f "$BUILD/build.ninja" ] || [ "$(cat "$BUILD/.configure-opts" 2>/dev/null)" != "$SRC $OPTS" ]; then
@@ -28,3 +28,10 @@ if [ ! -f "$BUILD/build.ninja" ] || [ "$(cat "$BUILD/.configure-opts" 2>/dev/nul
     fi
     echo "$SRC $OPTS" > "$BUILD/.configure-opts"
 fi
+
+# A binary run from the build tree looks for its data under qemu-bundle/
+# instead: point it at the same firmware there.
+for dir in $FIRMWARE; do
+    mkdir -p "$BUILD/qemu-bundle$(dirname "$dir")"
+    ln -sfn "$dir" "$BUILD/qemu-bundle$dir"
+done
