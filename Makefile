@@ -10,9 +10,10 @@ STOCK_BUILD  := $(B)/stock-build
 TARBALL      := $(CACHE)/qemu-orig.tar.xz
 STAGE        := scripts/stage
 
-# The QEMU qtests that guard what the series touches (qtest-ppc64 suite).
+# The QEMU qtests that guard what the series touches, and the series' own
+# (qtest-ppc64 suite).
 QTESTS       := device-plug-test rtas-test numa-test cpu-plug-test \
-                drive_del-test qos-test
+                drive_del-test qos-test spapr-tce-vfio-test
 QEMU_TARGETS := qemu-system-ppc64 qemu-img $(addprefix tests/qtest/,$(QTESTS))
 
 .PHONY: all build deps fetch tree configure stock model check run export \
@@ -48,6 +49,7 @@ build: configure
 	@$(STAGE) build ninja -C $(QEMU_BUILD) $(QEMU_TARGETS)
 	@mkdir -p $(B)/bin
 	@ln -sfn ../qemu-build/qemu-system-ppc64 $(B)/bin/qemu-system-ppc64
+	@$(STAGE) vfio-model $(MAKE) -s -C vfio-model O=$(abspath $(B))
 
 # Stock QEMU from the same tarball, without the series: the tests and
 # benchmarks compare against it.

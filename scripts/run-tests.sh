@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every test of the project and print one line per test, then the
-# summary "N passed, N failed". A test that did not run (skipped, missing)
-# counts as failed. Exits non-zero on any failure.
+# summary "N passed, N failed". A test that did not run (skipped, missing,
+# crashed before reporting) counts as failed. Exits non-zero on any failure.
 set -uo pipefail
 
 B=$(realpath "${1:?usage: run-tests.sh BUILD_DIR QTEST...}")
@@ -9,46 +9,85 @@ shift
 QEMU_BUILD=$B/qemu-build
 TREE=$B/qemu
 RESULTS=$B/test-results.txt
-: > "$RESULTS"
 cd "$(dirname "$0")/.."
+: > "$RESULTS"
+
+# The qtests that belong to the series: a skipped case there is a failure.
+OWN_QTESTS="spapr-tce-vfio-test"
+# They run vfio-pci against the model of the kernel's VFIO sPAPR interface.
+export QTEST_VFIO_MODEL=$B/lib/libvfio-model.so
 
 record() {   # record PASS|FAIL NAME [WHY]
     echo "$1 $2${3:+: $3}" | tee -a "$RESULTS"
 }
 
-# 1. QEMU's qtests, through meson test.
+# run_suite NAME CMD...: CMD prints "PASS x" / "FAIL x: why" lines.
+run_suite() {
+    local name=$1 out rc n=0
+    shift
+    out=$("$@" 2>&1)
+    rc=$?
+    while read -r res test why; do
+        case $res in
+        PASS|FAIL) record "$res" "$name/$test" "${why#: }"; n=$((n + 1)) ;;
+        esac
+    done < <(grep -E '^(PASS|FAIL) ' <<<"$out" | sed 's/^\(PASS\|FAIL\) \([^:]*\)\(: \)\?/\1 \2 /')
+    if [ "$rc" != 0 ] && ! grep -q '^FAIL ' <<<"$out"; then
+        record FAIL "$name" "exited with $rc without reporting a failure"
+        echo "$out" | tail -n 20
+    elif [ "$n" = 0 ]; then
+        record FAIL "$name" "no test ran"
+        echo "$out" | tail -n 20
+    fi
+}
+
+# 1. QEMU's qtests and the series' own, through meson test.
 names=()
 for t in "$@"; do names+=("qtest-ppc64/$t"); done
 meson test -C "$QEMU_BUILD" --no-rebuild --print-errorlogs "${names[@]}" \
     > "$B/meson-test.log" 2>&1
-tail -n 25 "$B/meson-test.log"
-python3 - "$QEMU_BUILD/meson-logs/testlog.json" "${names[@]}" >> "$RESULTS.meson" <<'PY'
+grep -E '^ *[0-9]+/[0-9]+ ' "$B/meson-test.log"
+while read -r res name why; do record "$res" "$name" "$why"; done < <(
+python3 - "$QEMU_BUILD/meson-logs/testlog.json" "$OWN_QTESTS" "$@" <<'PY'
 import json, sys
-log, wanted = sys.argv[1], sys.argv[2:]
+log, own, wanted = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
 seen = {}
 with open(log) as f:
     for line in f:
         t = json.loads(line)
-        seen[t["name"]] = t["result"]
+        seen[t["name"].rsplit("/", 1)[-1]] = t
 for name in wanted:
-    r = seen.get(name)
-    if r == "OK":
-        print(f"PASS {name}")
+    t = seen.get(name)
+    skips = [l for l in (t or {}).get("stdout", "").splitlines() if "# SKIP" in l]
+    if not t:
+        print(f"FAIL qtest-ppc64/{name} did not run")
+    elif t["result"] != "OK":
+        print(f"FAIL qtest-ppc64/{name} {t['result'].lower()}")
+    elif name in own and skips:
+        print(f"FAIL qtest-ppc64/{name} skipped: {skips[0]}")
     else:
-        print(f"FAIL {name}: {r.lower() if r else 'did not run'}")
+        note = f"({len(skips)} subtests skipped by QEMU itself)" if skips else ""
+        print(f"PASS qtest-ppc64/{name} {note}")
 PY
-while read -r res name why; do record "$res" "$name" "${why#: }"; done < "$RESULTS.meson"
-rm -f "$RESULTS.meson"
+)
 
-# 2. The series itself: it re-exports to exactly patches/, and every patch
+# 2. The VFIO model: its own tests, under ASan/LSan too, and against QEMU
+#    with and without the series.
+run_suite vfio-model make -s -C vfio-model check O="$B"
+run_suite vfio-model-asan make -s -C vfio-model check-asan O="$B"
+run_suite vfio-model-qemu-series make -s -C vfio-model check-qemu O="$B" \
+    QEMU="$B/bin/qemu-system-ppc64"
+run_suite vfio-model-qemu-stock make -s -C vfio-model check-qemu O="$B" \
+    QEMU="$B/bin/qemu-system-ppc64-stock"
+
+# 3. The series itself: it re-exports to exactly patches/, and every patch
 #    passes QEMU's checkpatch.pl.
 if out=$(scripts/export-series.sh check "$TREE" patches 2>&1); then
     record PASS "series/export-is-stable"
 else
     record FAIL "series/export-is-stable" "$(echo "$out" | head -n 3 | tr '\n' ' ')"
 fi
-while read -r res name why; do record "$res" "$name" "${why#: }"; done \
-    < <(scripts/checkpatch.sh "$TREE" patches --results)
+run_suite series scripts/checkpatch.sh "$TREE" patches --results
 
 passed=$(grep -c '^PASS ' "$RESULTS")
 failed=$(grep -c '^FAIL ' "$RESULTS")

@@ -191,15 +191,21 @@ VM_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
 
 /* ---- path based entry points: re-root the model's sysfs/dev paths ---- */
 
+static const char *reroot_path(const char *path, char *buf, size_t len)
+{
+    vm_init();
+    if (path && path[0] == '/') {
+        const char *p = vm_reroot(path, buf, len);
+        if (p) {
+            return p;
+        }
+    }
+    return path;
+}
+
 #define REROOT(path)                                            \
     char rr_buf_[PATH_MAX];                                     \
-    vm_init();                                                  \
-    if ((path) && (path)[0] == '/') {                           \
-        const char *rr_p_ = vm_reroot((path), rr_buf_, sizeof(rr_buf_)); \
-        if (rr_p_) {                                            \
-            (path) = rr_p_;                                     \
-        }                                                       \
-    }
+    (path) = reroot_path((path), rr_buf_, sizeof(rr_buf_))
 
 VM_EXPORT ssize_t readlink(const char *path, char *buf, size_t len)
 {

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Prove the series bisectable: apply it one patch at a time to a clean tree
+# of its own, and after each patch build, run the qtests that exist at that
+# point and checkpatch that patch. Slow (it builds every prefix); not part
+# of 'make check'.
+set -uo pipefail
+
+B=$(realpath "${1:?usage: check-bisect.sh BUILD_DIR TARBALL QTEST...}")
+TARBALL=$(realpath "${2:?}")
+shift 2
+cd "$(dirname "$0")/.."
+PATCHES=$(realpath patches)
+. scripts/series-lib.sh
+TREE=$B/bisect/qemu
+BUILD=$B/bisect/qemu-build
+export QTEST_VFIO_MODEL=$B/lib/libvfio-model.so
+export GIT_COMMITTER_NAME=${GIT_COMMITTER_NAME:-$(git config user.name || echo "spapr-vfio build")}
+export GIT_COMMITTER_EMAIL=${GIT_COMMITTER_EMAIL:-$(git config user.email || echo "build@localhost")}
+
+rm -rf "$TREE"
+mkdir -p "$TREE"
+tar -xf "$TARBALL" -C "$TREE" --strip-components=1
+git -C "$TREE" init -q && git -C "$TREE" add -A &&
+    git -C "$TREE" commit -qm baseline --author "$GIT_COMMITTER_NAME <$GIT_COMMITTER_EMAIL>"
+scripts/configure-qemu.sh "$TREE" "$BUILD" || exit 1
+
+passed=0
+failed=0
+while read -r p; do
+    echo "==> $p"
+    ok=1
+    git -C "$TREE" am -q "$PATCHES/$p" || { echo "does not apply"; exit 1; }
+    tests=()
+    targets=(qemu-system-ppc64 qemu-img)
+    for t in "$@"; do
+        if [ -f "$TREE/tests/qtest/$t.c" ]; then
+            tests+=("qtest-ppc64/$t")
+            targets+=("tests/qtest/$t")
+        fi
+    done
+    if ! ninja -C "$BUILD" "${targets[@]}" > "$BUILD/bisect-build.log" 2>&1; then
+        tail -n 20 "$BUILD/bisect-build.log"
+        ok=0
+    elif ! meson test -C "$BUILD" --no-rebuild "${tests[@]}" > "$BUILD/bisect-test.log" 2>&1; then
+        grep -E '^ *[0-9]+/[0-9]+ ' "$BUILD/bisect-test.log" | grep -v ' OK '
+        ok=0
+    elif ! (cd "$TREE" && ./scripts/checkpatch.pl -q "$PATCHES/$p"); then
+        ok=0
+    fi
+    if [ $ok = 1 ]; then
+        echo "PASS bisect/$p (${#tests[@]} qtests)"
+        passed=$((passed + 1))
+    else
+        echo "FAIL bisect/$p"
+        failed=$((failed + 1))
+    fi
+done < <(series_files)
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
