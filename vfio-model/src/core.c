@@ -820,6 +820,7 @@ static void build_shadow(void)
 }
 
 static void vm_destroy(void);
+static bool exit_close;     /* vm_close() called for process exit */
 
 static void do_init(void)
 {
@@ -2915,14 +2916,14 @@ int vm_close(int fd)
     case VM_FD_CONTAINER: {
         struct container *c = obj;
         c->fd_open = false;
-        vm_log("container-close c=%d", c->id);
+        vm_log("container-close c=%d%s", c->id, exit_close ? " exit=1" : "");
         container_maybe_free(c);
         break;
     }
     case VM_FD_GROUP: {
         struct group *g = obj;
         g->file_open = false;
-        vm_log("group-close g=%d", g->id);
+        vm_log("group-close g=%d%s", g->id, exit_close ? " exit=1" : "");
         if (!g->dev_fds) {
             group_release(g);
         }
@@ -2931,7 +2932,7 @@ int vm_close(int fd)
     case VM_FD_DEVICE: {
         struct device *d = obj;
         struct group *g = d->group;
-        vm_log("device-close dev=%s", d->bdf);
+        vm_log("device-close dev=%s%s", d->bdf, exit_close ? " exit=1" : "");
         if (--d->open_count == 0) {
             /* vfio_pci_core_close_device: interrupts torn down */
             d->irq_type = IRQ_NONE;
@@ -3037,12 +3038,18 @@ ssize_t vm_pwrite(int fd, const void *buf, size_t n, off_t off)
 /* ------------------------------------------------------------------ */
 static void vm_destroy(void)
 {
-    pthread_mutex_lock(&vm_lock);
+    /*
+     * Process exit: the kernel releases every file still open, in fd order
+     * (close_files()).  Model that so the log shows what the kernel saw.
+     */
     for (int fd = 0; fd < VM_MAX_FD; fd++) {
-        if (fdtab[fd].kind) {
-            fd_set_kind(fd, VM_FD_NONE, NULL);
+        if (vm_fd_kind(fd)) {
+            exit_close = true;
+            vm_close(fd);
+            exit_close = false;
         }
     }
+    pthread_mutex_lock(&vm_lock);
     while (containers) {
         struct container *c = containers;
         containers = c->next;
