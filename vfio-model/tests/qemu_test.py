@@ -353,6 +353,10 @@ def test_power8(args):
                  "REGISTER_MEMORY", "SET_IOMMU", "SET_CONTAINER")]
         report("power8_no_iommu_errors", not errs, "; ".join(errs))
 
+        # Pause the vCPU: the firmware's "b ." spin sits inside TCG's
+        # RCU read-side section, which can delay the RCU-deferred
+        # finalisation of an unplugged device (and so DEVICE_DELETED).
+        g.qmp.cmd("stop")
         r = g.qmp.cmd("device_add", driver="vfio-pci", host="0000:02:00.0", id="hot1")
         ev = g.events()
         ok = ("return" in r and find(ev, "group-attach", g="8", c="1")
@@ -407,6 +411,10 @@ def test_power7(args):
             probs.append("no unmap of 0x7000")
         report("power7_h_put_tce_maps", not probs, "; ".join(probs))
 
+        # Pause the vCPU: the firmware's "b ." spin sits inside TCG's
+        # RCU read-side section, which can delay the RCU-deferred
+        # finalisation of an unplugged device (and so DEVICE_DELETED).
+        g.qmp.cmd("stop")
         r = g.qmp.cmd("device_add", driver="vfio-pci", host="0000:02:00.0", id="hot1")
         g.wait_log(lambda e: len(find(e, "map", c="2")) >= 3, timeout=20)
         ev = g.events()
