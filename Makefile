@@ -65,7 +65,7 @@ check: build stock
 	@$(STAGE) test scripts/run-tests.sh $(B) $(QTESTS)
 
 run: build
-	@python3 run/tce-tables.py $(B)/bin/qemu-system-ppc64
+	@python3 run/tce-tables.py $(B)/bin/qemu-system-ppc64 $(B)/lib/libvfio-model.so
 
 export:
 	@scripts/export-series.sh export $(TREE) patches

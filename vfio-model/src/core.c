@@ -1123,6 +1123,9 @@ static uint64_t tce_clear(struct container *c, struct table *t, uint64_t idx,
 {
     size_t lo = tce_lb(t, idx);
     size_t hi = tce_lb(t, idx + pages);
+    if (lo == hi) {
+        return 0;
+    }
     for (size_t i = lo; i < hi; i++) {
         tce_unuse(c, &t->e[i]);
     }
