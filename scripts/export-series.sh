@@ -25,6 +25,34 @@ mv "$tmp.list" "$tmp/series"
 
 dirty=$(g status --porcelain)
 
+# The cover letter with its shortlog and diffstat made from the tree; its
+# subject, text and date come from the current one (written by hand).
+cover_letter() {
+    local cur=$PATCHES/$COVER dir
+    dir=$(mktemp -d)
+    g format-patch -q --cover-letter --zero-commit --no-signature \
+        --full-index -o "$dir" baseline..HEAD
+    if [ -f "$cur" ]; then
+        awk -v cur="$cur" '
+            BEGIN {
+                while ((getline l < cur) > 0) {
+                    if (l ~ /^Date: / && !date) date = l
+                    else if (l ~ /^Subject: \[PATCH 0\//) { sub(/^Subject: \[PATCH 0\/[0-9]+\] /, "", l); subj = l }
+                    else if (!body && l == "") body = 1
+                    else if (body == 1 && l ~ / \([0-9]+\):$/) body = 2
+                    else if (body == 1) blurb = blurb l "\n"
+                }
+            }
+            /^Date: / { print date; next }
+            /\*\*\* SUBJECT HERE \*\*\*/ { sub(/\*\*\* SUBJECT HERE \*\*\*/, subj) }
+            /^\*\*\* BLURB HERE \*\*\*$/ { sub(/\n+$/, "", blurb); print blurb; next }
+            { print }' "$dir/$COVER"
+    else
+        cat "$dir/$COVER"
+    fi
+    rm -rf "$dir"
+}
+
 unnumbered() { sed 's/^Subject: \[PATCH [0-9]*\/[0-9]*\]/Subject: [PATCH]/' "$1" 2>/dev/null; }
 
 if [ "$MODE" = check ]; then
@@ -46,6 +74,9 @@ if [ "$MODE" = check ]; then
             bad=1
         fi
     done < "$tmp/series"
+    if [ -n "$(series_files)" ] && ! cmp -s <(cover_letter) "$PATCHES/$COVER"; then
+        echo "the cover letter's shortlog or diffstat is out of date"; bad=1
+    fi
     [ "$bad" = 0 ] || exit 1
     exit 0
 fi
@@ -57,6 +88,9 @@ find "$PATCHES" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name "$COVER
     -exec rm -f {} +
 cp "$tmp/series" "$PATCHES/series"
 while read -r f; do cp "$tmp/$f" "$PATCHES/$f"; done < "$PATCHES/series"
+if [ -s "$PATCHES/series" ]; then
+    cover_letter > "$tmp/cover" && mv "$tmp/cover" "$PATCHES/$COVER"
+fi
 # The tree now matches patches/: record it so 'make' does not re-apply.
 echo "$(series_hash) $(g rev-parse HEAD)" > "$TREE/.git/series-stamp"
 echo "export: $(wc -l < "$PATCHES/series") patch(es) in $PATCHES"
