@@ -22,7 +22,7 @@ esac
 # Packages from the release suite, then those that need a newer suite on 12.
 PKGS="build-essential pkg-config git xz-utils perl python3 python3-venv
       libglib2.0-dev libpixman-1-dev libfdt-dev ninja-build
-      qemu-system-data seabios ipxe-qemu binutils-powerpc64-linux-gnu"
+      qemu-system-data seabios ipxe-qemu"
 NEWER_PKGS="meson python3-pycotap"
 
 missing=
