@@ -16,7 +16,7 @@ QTESTS       := device-plug-test rtas-test numa-test cpu-plug-test \
                 drive_del-test qos-test spapr-tce-vfio-test
 QEMU_TARGETS := qemu-system-ppc64 qemu-img $(addprefix tests/qtest/,$(QTESTS))
 
-.PHONY: all build deps fetch tree configure stock model check run export \
+.PHONY: all build deps fetch tree configure stock model check run bench export \
         export-check checkpatch check-bisect clean distclean help
 
 all: build
@@ -25,6 +25,7 @@ help:
 	@echo 'make            install what is missing, fetch QEMU, apply the series, build'
 	@echo 'make check      the same, then build stock QEMU and run every test'
 	@echo 'make run        the same set-up as make, then the main job (TCE tables over QMP)'
+	@echo 'make bench      hot-plug/unplug cycles, series against stock QEMU'
 	@echo 'make tree       only set up $(TREE): QEMU with the series as git commits'
 	@echo 'make export     write the commits of $(TREE) back to patches/'
 	@echo 'make export-check  fail if $(TREE) holds work that is not in patches/'
@@ -63,6 +64,10 @@ stock: fetch
 
 check: build stock
 	@$(STAGE) test scripts/run-tests.sh $(B) $(QTESTS)
+
+bench: build stock
+	@python3 bench/plug-cycles.py $(B)/bin/qemu-system-ppc64 \
+	    $(B)/bin/qemu-system-ppc64-stock $(B)/lib/libvfio-model.so
 
 run: build
 	@python3 run/tce-tables.py $(B)/bin/qemu-system-ppc64 $(B)/lib/libvfio-model.so
