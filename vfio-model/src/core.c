@@ -909,12 +909,6 @@ static void do_init(void)
         fprintf(stderr, "vfio-model: configuration error: %s\n", config_error);
         vm_log("error op=CONFIG errno=EINVAL msg=\"%s\"", config_error);
     }
-    build_shadow();
-    if (config_error[0] && ndevices) {
-        ndevices = 0;
-        ngroups = 0;
-        fprintf(stderr, "vfio-model: configuration error: %s\n", config_error);
-    }
     state_write();
     atexit(vm_destroy);
 }
@@ -929,8 +923,15 @@ __attribute__((constructor)) static void vm_ctor(void)
     vm_init();
 }
 
+/*
+ * The sysfs tree is made on first use, not at load: a shell that is
+ * preloaded too and only execs QEMU must not leave one behind.
+ */
 const char *vm_shadow_root(void)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+    pthread_once(&once, build_shadow);
     return shadow_root;
 }
 
@@ -999,11 +1000,10 @@ static bool owned(const char *path)
 
 const char *vm_reroot(const char *path, char *buf, size_t len)
 {
-    if (!shadow_root[0] ||
-        (strncmp(path, "/sys/", 5) != 0 && strncmp(path, "/dev/vfio/", 10) != 0)) {
+    if (strncmp(path, "/sys/", 5) != 0 && strncmp(path, "/dev/vfio/", 10) != 0) {
         return NULL;
     }
-    if (!owned(path)) {
+    if (!owned(path) || !vm_shadow_root()[0]) {
         return NULL;
     }
     if ((size_t)snprintf(buf, len, "%s%s", shadow_root, path) >= len) {
