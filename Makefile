@@ -24,7 +24,8 @@ all: build
 help:
 	@echo 'make            install what is missing, fetch QEMU, apply the series, build'
 	@echo 'make check      the same, then build stock QEMU and run every test'
-	@echo 'make run        the same set-up as make, then the main job (TCE tables over QMP)'
+	@echo 'make run        the same set-up as make, then the main job: a passthrough device'
+	@echo '                plugged and unplugged, with the TCE tables and host state at each step'
 	@echo 'make bench      hot-plug/unplug cycles, series against stock QEMU'
 	@echo 'make tree       only set up $(TREE): QEMU with the series as git commits'
 	@echo 'make export     write the commits of $(TREE) back to patches/'
