@@ -1588,6 +1588,28 @@ static bool range_mapped(uint64_t ua, uint64_t len)
     return true;
 }
 
+/*
+ * The entries of @t that [iova, iova + size) covers. The iova check follows
+ * iommu_tce_{put,clear}_param_check(), a boolean '||' of -EINVALs, so an
+ * unaligned iova returns 1. The kernel does not check the window's end and
+ * would index past the table; the model refuses.
+ */
+static long tce_entries(struct table *t, uint64_t iova, uint64_t size,
+                        struct call *k, uint64_t *entry, uint64_t *pages)
+{
+    if (iova & ((1ULL << t->page_shift) - 1)) {
+        ctx_add(k, " ret=1");
+        return 1;
+    }
+    *entry = iova >> t->page_shift;
+    *pages = size >> t->page_shift;
+    if (*entry + *pages > t->offset + t->size || *entry + *pages < *entry) {
+        ctx_add(k, " reason=past-window-end");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static long c_map(struct container *c, void *arg, struct call *k)
 {
     struct vfio_iommu_type1_dma_map p;
@@ -1628,17 +1650,9 @@ static long c_map(struct container *c, void *arg, struct call *k)
     if (!perm) {
         return -EINVAL;
     }
-    /* iommu_tce_put_param_check(): a boolean '||' of -EINVALs, i.e. 1 */
-    if (p.iova & pmask) {
-        ctx_add(k, " ret=1");
-        return 1;
-    }
-    uint64_t entry = p.iova >> t->page_shift;
-    uint64_t pages = p.size >> t->page_shift;
-    if (entry + pages > t->offset + t->size || entry + pages < entry) {
-        /* model: the kernel does not check this and indexes past the table */
-        ctx_add(k, " reason=past-window-end");
-        return -EINVAL;
+    uint64_t entry, pages;
+    if ((ret = tce_entries(t, p.iova, p.size, k, &entry, &pages))) {
+        return ret;
     }
     uint64_t i;
     ret = 0;
@@ -1730,16 +1744,9 @@ static long c_unmap(struct container *c, void *arg, struct call *k)
     if (p.size & pmask) {
         return -EINVAL;
     }
-    /* iommu_tce_clear_param_check(): boolean, i.e. 1 */
-    if (p.iova & pmask) {
-        ctx_add(k, " ret=1");
-        return 1;
-    }
-    uint64_t entry = p.iova >> t->page_shift;
-    uint64_t pages = p.size >> t->page_shift;
-    if (entry + pages > t->offset + t->size || entry + pages < entry) {
-        ctx_add(k, " reason=past-window-end");
-        return -EINVAL;
+    uint64_t entry, pages;
+    if ((ret = tce_entries(t, p.iova, p.size, k, &entry, &pages))) {
+        return ret;
     }
     uint64_t n = tce_clear(c, t, entry, pages);
     vm_log("unmap c=%d iova=0x%llx size=0x%llx cleared=0x%" PRIx64, c->id,
