@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Cross-build L2's qemu-system-ppc64 for ppc64le, incrementally.
+#   e2e/cross-build.sh series|stock TARBALL PATCHES_DIR E2E_DIR
+# series: E2E_DIR/series-src (a git tree of the tarball, patches/ applied with
+#         git am; re-applied only when patches/ changed), build in series-build
+# stock:  E2E_DIR/stock-src (the plain tarball), build in stock-build
+set -euo pipefail
+KIND=${1:?}; TARBALL=$(realpath "${2:?}"); PATCHES=$(realpath "${3:?}"); E2E=$(realpath -m "${4:?}")
+SRC=$E2E/$KIND-src BLD=$E2E/$KIND-build SYSROOT=$E2E/sysroot
+die() { echo "e2e/cross-build($KIND): error: $*" >&2; exit 1; }
+[ -f "$SYSROOT/.stamp" ] || die "no sysroot in $SYSROOT (run e2e/sysroot.sh)"
+git() { command git -c user.name=e2e -c user.email=e2e@localhost -c advice.detachedHead=false "$@"; }
+
+if [ ! -f "$SRC/VERSION" ]; then
+    rm -rf "$SRC"; mkdir -p "$SRC"
+    tar -xf "$TARBALL" -C "$SRC" --strip-components=1
+    if [ "$KIND" = series ]; then
+        (cd "$SRC" && git init -q && git add -A -f && git commit -q -m baseline && git tag baseline)
+    fi
+fi
+if [ "$KIND" = series ]; then
+    sum=$(cd "$PATCHES" && cat series $(cat series) | sha256sum | cut -c1-16)
+    if [ "$(cat "$SRC/.git/e2e-applied" 2>/dev/null)" != "$sum" ]; then
+        echo "e2e: applying patches/ to $SRC"
+        (cd "$SRC" && { git am --abort >/dev/null 2>&1 || true; } &&
+            git reset -q --hard baseline && git clean -q -fdx &&
+            git am -q $(sed "s#^#$PATCHES/#" "$PATCHES/series")) ||
+            die "patches/ does not apply (git am)"
+        echo "$sum" > "$SRC/.git/e2e-applied"
+    fi
+fi
+
+L=$SYSROOT/usr/lib/powerpc64le-linux-gnu L2=$SYSROOT/lib/powerpc64le-linux-gnu
+export PKG_CONFIG=pkg-config
+export PKG_CONFIG_LIBDIR=$L/pkgconfig:$SYSROOT/usr/share/pkgconfig
+export PKG_CONFIG_SYSROOT_DIR=$SYSROOT
+if [ ! -f "$BLD/build.ninja" ]; then
+    rm -rf "$BLD"; mkdir -p "$BLD"
+    (cd "$BLD" && "$SRC/configure" --cross-prefix=powerpc64le-linux-gnu- \
+        --enable-kvm --target-list=ppc64-softmmu --python=/usr/bin/python3 \
+        --without-default-features --enable-fdt=system --disable-docs --disable-download \
+        --enable-trace-backends=log \
+        --extra-cflags="--sysroot=$SYSROOT" \
+        --extra-ldflags="--sysroot=$SYSROOT -L$L -L$L2 -Wl,-rpath-link,$L:$L2") \
+        > "$E2E/$KIND-configure.log" 2>&1 ||
+        { rm -f "$BLD/build.ninja"; tail -n 30 "$E2E/$KIND-configure.log" >&2; die "configure failed: $E2E/$KIND-configure.log"; }
+fi
+nice -n 10 ninja -C "$BLD" -j "${E2E_JOBS:-2}" qemu-system-ppc64 > "$E2E/$KIND-build.log" 2>&1 ||
+    { tail -n 40 "$E2E/$KIND-build.log" >&2; die "build failed: $E2E/$KIND-build.log"; }
+file "$BLD/qemu-system-ppc64" | grep -q 'PowerPC' || die "$BLD/qemu-system-ppc64 is not a ppc64 binary"
