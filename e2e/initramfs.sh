@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Build what L1 boots: E2E_DIR/l1-SUITE.cpio, an uncompressed initramfs with
+# busybox, the kernel's modules L1 needs (decompressed, depmod'ed), both L2
+# QEMUs with their libraries from the sysroot, Debian's slof/vof, the
+# cap-hiding shim, the TCE-stress payload, and the L2 guest (the same kernel
+# plus a tiny busybox initramfs with the nvme driver).
+#   e2e/initramfs.sh E2E_DIR SUITE
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+E2E=$(realpath "${1:?usage: initramfs.sh E2E_DIR SUITE}"); SUITE=${2:?}
+SYSROOT=$E2E/sysroot KD=$E2E/kernel-$SUITE
+X=powerpc64le-linux-gnu-
+die() { echo "e2e/initramfs: error: $*" >&2; exit 1; }
+KVER=$(basename "$(readlink -f "$KD/modules")")
+[ -d "$KD/modules/kernel" ] || die "no modules in $KD"
+
+# Small guest-side programs, rebuilt when their source changes.
+mkdir -p "$E2E/guest"
+if [ "$here/guest/hide-cap.c" -nt "$E2E/guest/hide-cap.so" ]; then
+    ${X}gcc -O2 -Wall -shared -fPIC -o "$E2E/guest/hide-cap.so" "$here/guest/hide-cap.c"
+fi
+if [ "$here/guest/tce-stress.S" -nt "$E2E/guest/tce-stress.bin" ]; then
+    ${X}gcc -mbig -c -x assembler-with-cpp -o "$E2E/guest/tce-stress.o" "$here/guest/tce-stress.S"
+    ${X}ld -EB -Ttext=0 -o "$E2E/guest/tce-stress.elf" "$E2E/guest/tce-stress.o"
+    ${X}objcopy -O binary "$E2E/guest/tce-stress.elf" "$E2E/guest/tce-stress.bin"
+fi
+
+# add_modules ROOT MOD...: the modules and their dependencies, decompressed.
+add_modules() {
+    local root=$1; shift
+    local todo="$*" done=" " m f deps
+    while [ -n "$todo" ]; do
+        set -- $todo; m=$1; shift; todo="$*"
+        case "$done" in *" $m "*) continue ;; esac
+        done="$done$m "
+        f=$(find "$KD/modules/kernel" -name "$m.ko*" -o -name "$(echo "$m" | tr _ -).ko*" -o -name "$(echo "$m" | tr - _).ko*" | head -n 1)
+        if [ -z "$f" ]; then
+            grep -qE "/($m|$(echo "$m" | tr _ -)|$(echo "$m" | tr - _))\.ko" "$KD/modules/modules.builtin" && continue
+            die "module $m not found for $KVER"
+        fi
+        local rel=${f#$KD/modules/}; rel=${rel%.xz}; rel=${rel%.zst}; rel=${rel%.gz}
+        mkdir -p "$root/lib/modules/$KVER/$(dirname "$rel")"
+        case "$f" in
+        *.xz) xz -dc "$f" > "$root/lib/modules/$KVER/$rel" ;;
+        *.zst) zstd -qdc "$f" > "$root/lib/modules/$KVER/$rel" ;;
+        *.gz) gzip -dc "$f" > "$root/lib/modules/$KVER/$rel" ;;
+        *) cp "$f" "$root/lib/modules/$KVER/$rel" ;;
+        esac
+        deps=$(modinfo -F depends "$f" | tr ',' ' ')
+        todo="$todo $deps"
+    done
+    cp "$KD/modules/modules.builtin" "$KD/modules/modules.order" "$root/lib/modules/$KVER/" 2>/dev/null || true
+    cp "$KD/modules/modules.builtin.modinfo" "$root/lib/modules/$KVER/" 2>/dev/null || true
+    depmod -b "$root" "$KVER"
+}
+
+add_busybox() {
+    mkdir -p "$1/bin" "$1/sbin" "$1/proc" "$1/sys" "$1/dev" "$1/tmp"
+    cp "$SYSROOT/bin/busybox" "$1/bin/busybox"
+    ln -sf busybox "$1/bin/sh"
+}
+
+mkcpio() { (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > "$2.tmp" && mv "$2.tmp" "$2"; }
+
+# Rebuild only when an input changed.
+inputs() {
+    ls -l --time-style=+%s "$KD/.stamp" "$SYSROOT/.stamp" "$here"/guest/* \
+        "$E2E"/series-build/qemu-system-ppc64 "$E2E"/stock-build/qemu-system-ppc64 \
+        "$E2E/guest/hide-cap.so" "$E2E/guest/tce-stress.bin" "$0" 2>/dev/null | awk '{print $5, $6, $7}'
+}
+out=$E2E/l1-$SUITE.cpio
+sum=$(inputs | sha256sum | cut -c1-16)
+[ -f "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$sum" ] && exit 0
+
+W=$E2E/initramfs-$SUITE
+rm -rf "$W"; mkdir -p "$W/l1" "$W/l2"
+
+# L2 guest.
+add_busybox "$W/l2"
+cp "$here/guest/l2-init" "$W/l2/init"
+add_modules "$W/l2" nvme
+mkcpio "$W/l2" "$W/l2.cpio"
+
+# L1.
+R=$W/l1
+add_busybox "$R"
+cp "$here/guest/l1-init" "$R/init"
+add_modules "$R" kvm-hv vfio-pci vfio_iommu_spapr_tce vhost_net tun
+mkdir -p "$R/l2" "$R/opt/e2e" "$R/usr/share/qemu" "$R/lib64" "$R/lib/powerpc64le-linux-gnu"
+cp "$(readlink -f "$KD/vmlinux")" "$R/l2/vmlinux"
+cp "$W/l2.cpio" "$R/l2/initrd.cpio"
+cp /usr/share/qemu/slof.bin /usr/share/qemu/vof.bin "$R/usr/share/qemu/"
+cp "$E2E/guest/hide-cap.so" "$E2E/guest/tce-stress.bin" "$R/opt/e2e/"
+libdirs="$SYSROOT/lib/powerpc64le-linux-gnu $SYSROOT/usr/lib/powerpc64le-linux-gnu"
+need=
+for b in series stock; do
+    q=$E2E/$b-build/qemu-system-ppc64
+    [ -f "$q" ] || die "$q missing (cross-build first)"
+    mkdir -p "$R/opt/$b"; cp "$q" "$R/opt/$b/"
+    need="$need $(${X}readelf -d "$q" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
+done
+need="$need $(${X}readelf -d "$E2E/guest/hide-cap.so" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
+seen=" "
+while [ -n "${need// /}" ]; do
+    set -- $need; l=$1; shift; need="$*"
+    case "$seen" in *" $l "*) continue ;; esac
+    seen="$seen$l "
+    f=
+    for d in $libdirs; do [ -e "$d/$l" ] && { f=$d/$l; break; }; done
+    [ -n "$f" ] || die "library $l not in the sysroot"
+    cp -L "$f" "$R/lib/powerpc64le-linux-gnu/$l"
+    need="$need $(${X}readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
+done
+cp -L "$SYSROOT/lib/powerpc64le-linux-gnu/ld64.so.2" "$R/lib64/ld64.so.2"
+mkdir -p "$R/etc"; echo "/lib/powerpc64le-linux-gnu" > "$R/etc/ld.so.conf"
+mkcpio "$R" "$out"
+echo "$sum" > "$out.stamp"
+echo "e2e: $out ($(du -m "$out" | cut -f1) MiB, kernel $KVER)"
