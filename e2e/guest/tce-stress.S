@@ -7,6 +7,9 @@
  * with H_GET_TCE and counts the entries that differ. RAM layout:
  *   0x9000 iterations   0x9008 failed H_PUT_TCE   0x9010 mismatches
  *   0x9018 0xd0e when done   0x9020 failed H_GET_TCE
+ *   0x9028 verify passes (KEEP)
+ * Built with -DKEEP (tce-keep.bin) it writes every entry once, then verifies
+ * them forever, one pass after the other, so TCEs can be checked across moves.
  *   0x10000 + 8*e  last value written to entry e
  *   0x11000 + 8*e  value H_GET_TCE returned for entry e
  */
@@ -62,11 +65,14 @@ inner:
     blt     inner
     std     25, 0(22)
     std     26, 8(22)
+#ifndef KEEP
     mftb    7
     subf    7, 23, 7
     cmpld   7, 24
     blt     loop
-
+#endif
+    li      31, 0                   /* r31 = verify passes */
+again:
     li      27, 0
     li      29, 0                   /* r29 = mismatches */
     li      30, 0                   /* r30 = failed gets */
@@ -93,4 +99,9 @@ verify:
     std     30, 32(22)
     li      7, 0xd0e
     std     7, 24(22)
+#ifdef KEEP
+    addi    31, 31, 1
+    std     31, 40(22)
+    b       again
+#endif
 5:  b       5b
