@@ -2,7 +2,7 @@
 """The main job: a pseries guest under the qtest accelerator (no guest OS
 needed) with a passthrough device backed by the VFIO model, hot-plugged and
 unplugged over QMP. At each step it prints every PCI host bridge with its DMA
-windows (TCE tables: LIOBN, bus range, vfio-in-use, in-kvm) and what the
+windows (TCE tables: LIOBN, bus range, x-vfio-in-use, x-in-kvm) and what the
 model says the host kernel holds (containers, windows, mappings)."""
 
 import os
@@ -78,7 +78,7 @@ def show_tables(vm, only=None):
             liobn = int(tcet.rsplit("-", 1)[1], 16)
             props = {p["name"] for p in vm.cmd("qom-list", path=tcet)}
             flags = "".join(f", {p} {str(get(p, tcet)).lower()}"
-                            for p in ("vfio-in-use", "in-kvm") if p in props)
+                            for p in ("x-vfio-in-use", "x-in-kvm") if p in props)
             if liobn in ranges:
                 first, last = ranges[liobn]
                 where = f"bus {first:#x}-{last:#x}"
@@ -122,7 +122,7 @@ def main():
         with QEMU(qemu, args, env=env) as vm:
             qt = QTest(qtest_path)
             print("(qtest accelerator: the guest view of a table never lives "
-                  "in KVM here, so in-kvm stays false)")
+                  "in KVM here, so x-in-kvm stays false)")
             step("pseries guest, PHB 0 and PHB 1, no passthrough device",
                  vm, model and state, only=None)
             if not model:

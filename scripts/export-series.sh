@@ -11,6 +11,9 @@ MODE=${1:?usage: export-series.sh export|check TREE PATCHES}
 TREE=${2:?}
 PATCHES=$(realpath "${3:?}")
 COVER=0000-cover-letter.patch
+# The series' version: bump it (and the cover letter's changelog) when a
+# new version is posted.
+PREFIX='PATCH v16'
 
 die() { echo "$MODE: error: $*" >&2; exit 1; }
 g() { git -C "$TREE" "$@"; }
@@ -18,7 +21,8 @@ g() { git -C "$TREE" "$@"; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-g format-patch -q --zero-commit --no-signature --full-index -o "$tmp" baseline..HEAD
+g format-patch -q --zero-commit --no-signature --full-index \
+    --subject-prefix="$PREFIX" -o "$tmp" baseline..HEAD
 (cd "$tmp" && ls) > "$tmp.list"
 mv "$tmp.list" "$tmp/series"
 . "$(dirname "$0")/series-lib.sh"
@@ -31,13 +35,13 @@ cover_letter() {
     local cur=$PATCHES/$COVER dir
     dir=$(mktemp -d)
     g format-patch -q --cover-letter --zero-commit --no-signature \
-        --full-index -o "$dir" baseline..HEAD
+        --full-index --subject-prefix="$PREFIX" -o "$dir" baseline..HEAD
     if [ -f "$cur" ]; then
         awk -v cur="$cur" '
             BEGIN {
                 while ((getline l < cur) > 0) {
                     if (l ~ /^Date: / && !date) date = l
-                    else if (l ~ /^Subject: \[PATCH 0\//) { sub(/^Subject: \[PATCH 0\/[0-9]+\] /, "", l); subj = l }
+                    else if (l ~ /^Subject: \[PATCH[^]]* 0\//) { sub(/^Subject: \[PATCH[^]]* 0\/[0-9]+\] /, "", l); subj = l }
                     else if (!body && l == "") body = 1
                     else if (body == 1 && l ~ / \([0-9]+\):$/) body = 2
                     else if (body == 1) blurb = blurb l "\n"
@@ -53,7 +57,7 @@ cover_letter() {
     rm -rf "$dir"
 }
 
-unnumbered() { sed 's/^Subject: \[PATCH [0-9]*\/[0-9]*\]/Subject: [PATCH]/' "$1" 2>/dev/null; }
+unnumbered() { sed 's/^Subject: \[PATCH[^]]* [0-9]*\/[0-9]*\]/Subject: [PATCH]/' "$1" 2>/dev/null; }
 
 if [ "$MODE" = check ]; then
     bad=0
