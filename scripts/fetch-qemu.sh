@@ -20,7 +20,7 @@ fi
 version=$PIN_VERSION
 available=$(apt-cache showsrc qemu 2>/dev/null | sed -n 's/^Version: //p')
 if ! grep -qxF "$PIN_VERSION" <<<"$available"; then
-    version=$(sed -n 's/^Version: \(1:10\.0\.[0-9]*+ds-.*\)$/\1/p' | sort -V | tail -n 1)
+    version=$(grep -x '1:10\.0\.[0-9]*+ds-.*' <<<"$available" | sort -V | tail -n 1)
     [ -n "$version" ] || die "no qemu 1:10.0.x source package in the apt sources (run scripts/deps.sh)"
     {
         echo "fetch: ################################################################"
