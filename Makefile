@@ -27,6 +27,9 @@ help:
 	@echo 'make run        the same set-up as make, then the main job: a passthrough device'
 	@echo '                plugged and unplugged, with the TCE tables and host state at each step'
 	@echo 'make bench      hot-plug/unplug cycles, series against stock QEMU'
+	@echo 'make check-e2e  the series and stock QEMU as L2 on real KVM + VFIO, nested in our'
+	@echo '                L0 (TCG pseries): cross-builds both for ppc64le, boots Debian kernels'
+	@echo '                (E2E_CASES=1,2 E2E_BUILDS=series E2E_SUITES=trixie to narrow it)'
 	@echo 'make tree       only set up $(TREE): QEMU with the series as git commits'
 	@echo 'make export     write the commits of $(TREE) back to patches/'
 	@echo 'make export-check  fail if $(TREE) holds work that is not in patches/'
@@ -92,3 +95,17 @@ clean:
 
 distclean: clean
 	rm -rf $(B)
+
+# End to end (e2e/README.md): the series and stock QEMU cross-built for
+# ppc64le and run as L2 on a real kernel's KVM and VFIO, in a pseries L1
+# nested in our own x86 qemu-system-ppc64 (L0). e2e-prepare is incremental.
+E2E_SUITES ?= trixie sid
+E2E_CASES  ?= 1,2,2b,3,4,5,6,7
+E2E_BUILDS ?= series,stock
+.PHONY: e2e-prepare check-e2e
+e2e-prepare: fetch
+	@$(STAGE) e2e-prepare e2e/prepare.sh $(E2E_SUITES)
+
+check-e2e: build e2e-prepare
+	@python3 e2e/run.py --cases $(E2E_CASES) --builds $(E2E_BUILDS) \
+	    --suites $(shell echo $(E2E_SUITES) | tr ' ' ,)

@@ -17,6 +17,7 @@ import argparse
 import os
 import re
 import select
+import shlex
 import socket
 import subprocess
 import sys
@@ -130,12 +131,17 @@ class L2QMP(QEMU):
         out, _ = self.stream.read_until(rb"\n", self.timeout)
         return json.loads(out)
 
-    def attach(self, timeout=120):
+    def attach(self, timeout=120, alive=None):
         """Wait for a new L2 QEMU's greeting, then negotiate."""
         import json
         deadline = time.monotonic() + timeout
         while True:
-            out, _ = self.stream.read_until(rb"\n", max(1, deadline - time.monotonic()))
+            try:
+                out, _ = self.stream.read_until(rb"\n", 3)
+            except CaseError:
+                if time.monotonic() > deadline or (alive and not alive()):
+                    raise
+                continue
             try:
                 msg = json.loads(out)
             except ValueError:
@@ -296,14 +302,17 @@ class L2:
         env = "LD_PRELOAD=/opt/e2e/hide-cap.so " if hide_cap else ""
         self.qmp.stream.drain(0.05)
         self.ctl.sh("rm -f /tmp/l2.con /tmp/l2.trace /tmp/l2.out; dmesg -c > /dev/null; "
-                    f"{env}{' '.join(args)} > /tmp/l2.out 2>&1 < /dev/null & echo $! > /tmp/l2.pid")
+                    f"{env}{' '.join(shlex.quote(a) for a in args)} > /tmp/l2.out 2>&1 < /dev/null & echo $! > /tmp/l2.pid")
         try:
-            self.qmp.attach(timeout=120)
+            self.qmp.attach(timeout=120, alive=self.alive)
         except CaseError as e:
             out = self.ctl.sh("cat /tmp/l2.out", check=False)[1]
             raise CaseError(f"L2 QEMU did not start: {e}\n{out}")
         self.tables = self._find_tables()
         self.step("started -S" + (" (KVM_CAP_SPAPR_TCE_VFIO hidden)" if hide_cap else ""))
+
+    def alive(self):
+        return self.ctl.sh("kill -0 $(cat /tmp/l2.pid) 2>/dev/null && echo up; true").strip() == "up"
 
     def _find_tables(self):
         phbs = []

@@ -7,9 +7,7 @@
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#define KVM_CHECK_EXTENSION     0xAE03UL  /* _IO(KVMIO, 0x03) */
-#define KVM_CAP_SPAPR_TCE_VFIO  142
+#include <linux/kvm.h>      /* _IO() differs on powerpc: _IOC_NONE is 1 */
 
 int ioctl(int fd, unsigned long req, ...)
 {
@@ -20,7 +18,7 @@ int ioctl(int fd, unsigned long req, ...)
     va_start(ap, req);
     arg = va_arg(ap, void *);
     va_end(ap);
-    if (req == KVM_CHECK_EXTENSION && (long)arg == KVM_CAP_SPAPR_TCE_VFIO) {
+    if (req == (unsigned long)KVM_CHECK_EXTENSION && (long)arg == KVM_CAP_SPAPR_TCE_VFIO) {
         if (!told++) {
             fprintf(stderr, "e2e-hide-cap: KVM_CAP_SPAPR_TCE_VFIO hidden\n");
         }
