@@ -523,7 +523,9 @@ def finish(l2, fails, notes, cap_hidden, out="", xfail=None):
         fails.append("L1 dmesg: " + "; ".join(probs))
     if warn_ok:
         notes += "; L1 dmesg has the expected cap-hidden kvm_vfio WARNING"
-    errs = [ln for ln in out.splitlines() if "error" in ln.lower() or "warning" in ln.lower()]
+    errs = [re.sub(r"^\S+Z qemu-system-ppc64: ", "", ln) for ln in out.splitlines()
+            if ("error" in ln.lower() or "warning" in ln.lower())
+            and "does not exist" not in ln and "kernel_irqchip allowed" not in ln]
     if errs:
         notes += "; L2 QEMU said: " + " | ".join(errs[:4])
     if fails:
