@@ -312,7 +312,9 @@ class L2:
         self.step("started -S" + (" (KVM_CAP_SPAPR_TCE_VFIO hidden)" if hide_cap else ""))
 
     def alive(self):
-        return self.ctl.sh("kill -0 $(cat /tmp/l2.pid) 2>/dev/null && echo up; true").strip() == "up"
+        # An exited L2 stays a zombie of L1's shell: kill -0 is not enough.
+        return self.ctl.sh("p=$(cat /tmp/l2.pid); [ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status"
+                           " && echo up; true").strip() == "up"
 
     def _find_tables(self):
         phbs = []
@@ -392,7 +394,7 @@ class L2:
         self.qmp.cmd("device_add", driver="vfio-pci", host=bdf, id=dev_id, bus=bus)
         return self.step(f"device_add vfio-pci {dev_id} ({bdf})")
 
-    def unplug(self, dev_id="hostdev0", reset_if_needed=True, timeout=20):
+    def unplug(self, dev_id="hostdev0", reset_if_needed=True, timeout=5):
         self.qmp.cmd("device_del", id=dev_id)
         try:
             self.qmp.wait_event("DEVICE_DELETED", timeout=timeout)
@@ -420,7 +422,7 @@ class L2:
             m = re.findall(pattern, text)
             if m:
                 return m
-            if self.ctl.sh("kill -0 $(cat /tmp/l2.pid) 2>/dev/null && echo up; true").strip() != "up":
+            if not self.alive():
                 raise CaseError("L2 QEMU died:\n" + self.ctl.sh("cat /tmp/l2.out; true"))
             time.sleep(1)
         raise CaseError(f"L2 guest: no {pattern!r} in {timeout}s; console:\n{self.console()[-1500:]}")
@@ -668,11 +670,17 @@ def case4(w, build):
         l2.unplug()
     finally:
         out = l2.quit()
-    removed = l2.count("spapr_iommu_ddw_remove") + l2.count("spapr_iommu_ddw_reset")
+    removed = (l2.count("spapr_iommu_ddw_remove") + l2.count("spapr_iommu_ddw_reset")
+               + sum(1 for lb in ddw_liobns for ln in l2.trace
+                     if f"region_del [iommu] tce-iommu-{lb[2:]}" in ln))
+    reads = len(l2.reads())
+    expect(reads >= 2, f"the guest read through the DDW only {reads} times", fails)
     expect(created, "the guest made no DDW", fails)
     expect(removed, "the DDW was not removed", fails)
     con = l2.console()
-    notes = f"DDW created {len(created)}x {ddw_liobns}, removed/reset {removed}x (by system_reset, the guest has no DLPAR tooling); fds {l2.fds()}"
+    notes = (f"DDW created by the guest at nvme probe {len(created)}x {ddw_liobns}, {reads} marker reads "
+             f"through it; removed {removed}x by system_reset (the guest has no DLPAR tooling to remove "
+             f"it itself); fds {l2.fds()}, DDW fds {l2.fds(ddw_liobns[0]) if ddw_liobns else []}")
     return finish(l2, fails, notes, cap_hidden=False, out=out + con[-0:0])
 
 
@@ -681,7 +689,7 @@ def case5(w, build):
     on the same PHB: plug, unplug, plug again."""
     fails = []
     extra = ["-netdev", "tap,id=n0,vhost=on,script=no,downscript=no,ifname=e2etap0",
-             "-device", "virtio-net-pci,netdev=n0,iommu_platform=on,disable-legacy=on,bus=pci.0,addr=5"]
+             "-device", "virtio-net-pci,netdev=n0,iommu_platform=on,disable-legacy=on,bus=pci.0,addr=5,romfile="]
     l2 = L2(w, build, guest=None, extra=extra)
     try:
         for i in range(2):
