@@ -278,7 +278,7 @@ class L2:
     """One L2 QEMU run inside L1, with its trace and console read back."""
 
     def __init__(self, w, build, hide_cap=False, guest="linux", mem="512M",
-                 hcall_traces=True, extra=(), ddw=False):
+                 hcall_traces=True, extra=(), log_vfio=False):
         self.w, self.build, self.hide_cap = w, build, hide_cap
         self.ctl, self.qmp = w.ctl, w.qmp
         self.trace_off = 0
@@ -299,7 +299,10 @@ class L2:
         else:
             args += ["-M", L2_MACHINE]
         args += list(extra) + ["-S"]
-        env = "LD_PRELOAD=/opt/e2e/hide-cap.so " if hide_cap else ""
+        env = ""
+        if hide_cap or log_vfio:
+            env = ("LD_PRELOAD=/opt/e2e/hide-cap.so E2E_LOG_VFIO=1 "
+                   f"E2E_HIDE_CAP={1 if hide_cap else 0} ")
         self.qmp.stream.drain(0.05)
         self.ctl.sh("rm -f /tmp/l2.con /tmp/l2.trace /tmp/l2.out; dmesg -c > /dev/null; "
                     f"{env}{' '.join(shlex.quote(a) for a in args)} > /tmp/l2.out 2>&1 < /dev/null & echo $! > /tmp/l2.pid")
@@ -755,7 +758,7 @@ def case7(w, build):
     fails = []
     notes = []
     for hide in (True, False):
-        l2 = L2(w, build, hide_cap=hide, guest=None)
+        l2 = L2(w, build, hide_cap=hide, guest=None, log_vfio=True)
         try:
             for order in ((0, 1), (1, 0)):
                 l2.plug(0, "hostdev0")
@@ -789,6 +792,8 @@ def case7(w, build):
                      f"attach {l2.attaches()}")
         if build == "series":
             expect(starts == 2 and stops == 2, f"cap {'hidden' if hide else 'present'}: vfio_start {starts} / stop {stops} (want 2/2: one per round)", fails)
+        sc = re.findall(r"VFIO_GROUP_SET_CONTAINER (group fd \d+ container fd \d+: [^\n]*)", out)
+        notes.append("SET_CONTAINER: " + ", ".join(sc))
         errs = [ln for ln in out.splitlines() if "rror" in ln]
         if errs:
             notes.append("L2: " + " | ".join(errs[:3]))
