@@ -39,7 +39,7 @@ add_modules() {
         done="$done$m "
         f=$(find "$KD/modules/kernel" -name "$m.ko*" -o -name "$(echo "$m" | tr _ -).ko*" -o -name "$(echo "$m" | tr - _).ko*" | head -n 1)
         if [ -z "$f" ]; then
-            grep -qE "/($m|$(echo "$m" | tr _ -)|$(echo "$m" | tr - _))\.ko" "$KD/modules/modules.builtin" && continue
+            grep -qsE "/($m|$(echo "$m" | tr _ -)|$(echo "$m" | tr - _))\.ko" "$KD/modules/modules.builtin" && continue
             die "module $m not found for $KVER"
         fi
         local rel=${f#$KD/modules/}; rel=${rel%.xz}; rel=${rel%.zst}; rel=${rel%.gz}
@@ -53,8 +53,9 @@ add_modules() {
         deps=$(modinfo -F depends "$f" | tr ',' ' ')
         todo=$(echo $todo $deps)
     done
-    cp "$KD/modules/modules.builtin" "$KD/modules/modules.order" "$root/lib/modules/$KVER/" 2>/dev/null || true
-    cp "$KD/modules/modules.builtin.modinfo" "$root/lib/modules/$KVER/" 2>/dev/null || true
+    for f in modules.builtin modules.order modules.builtin.modinfo; do
+        if [ -f "$KD/modules/$f" ]; then cp "$KD/modules/$f" "$root/lib/modules/$KVER/"; else : > "$root/lib/modules/$KVER/$f"; fi
+    done
     depmod -b "$root" "$KVER"
 }
 
@@ -82,7 +83,7 @@ rm -rf "$W"; mkdir -p "$W/l1" "$W/l2"
 # L2 guest.
 add_busybox "$W/l2"
 cp "$here/guest/l2-init" "$W/l2/init"
-add_modules "$W/l2" nvme
+add_modules "$W/l2" nvme virtio_net
 mkcpio "$W/l2" "$W/l2.cpio"
 
 # L1.

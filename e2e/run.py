@@ -230,6 +230,7 @@ class World:
             self.ctl.read_until(rb"@@READY@@\n", 150)
         except CaseError:
             log(self.tail_console())
+            self.l0.kill()
             raise
         self.boot_time = time.monotonic() - t
         self.qmp = L2QMP(f"{self.dir}/qmp.sock")
@@ -272,6 +273,8 @@ class World:
         except subprocess.TimeoutExpired:
             self.l0.kill()
             self.l0.wait()
+        import shutil
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class L2:
@@ -640,7 +643,8 @@ def case3(w, build):
             if len(boots) >= 4 and re.search(r"e2e-l2: read \d+ \[E2E-MARKER-nvme1", boots[-1]):
                 break
             if time.monotonic() > deadline:
-                raise CaseError("guest did not read the marker after the reset")
+                raise CaseError("guest did not read the marker after the reset; console:\n"
+                                + l2.console()[-1200:])
             time.sleep(1)
         l2.step("guest rebooted with the replugged device and read the marker")
         check("unplug4(running)", l2.unplug(), (False, True))
@@ -689,27 +693,38 @@ def case4(w, build):
 
 def case5(w, build):
     """Cap present plus a non-VFIO IOMMU notifier (vhost-net iommu_platform=on)
-    on the same PHB: plug, unplug, plug again."""
+    on the same PHB: plug, unplug, plug again, with the guest running."""
     fails = []
     extra = ["-netdev", "tap,id=n0,vhost=on,script=no,downscript=no,ifname=e2etap0",
              "-device", "virtio-net-pci,netdev=n0,iommu_platform=on,disable-legacy=on,bus=pci.0,addr=5,romfile="]
-    l2 = L2(w, build, guest=None, extra=extra)
+    l2 = L2(w, build, extra=extra)
+    plugged = 0
     try:
+        l2.cont()
+        l2.wait_console(r"e2e-l2: eth0 up")
+        l2.step("guest brought eth0 up: vhost-net runs, its IOMMU notifier is on pci.0")
         for i in range(2):
             try:
                 l2.plug()
+                plugged += 1
             except QMPError as e:
-                fails.append(f"plug {i + 1}: {e}")
+                fails.append(f"device_add {i + 1}: {e}")
                 l2.step(f"device_add failed: {e}")
                 break
-            l2.unplug(reset_if_needed=False)
+            ups = l2.console().count("eth0 up")
+            l2.unplug()
+            if l2.console().count("e2e-l2: up") > 1 and l2.console().count("eth0 up") == ups:
+                l2.wait_console(r"e2e-l2: eth0 up[\s\S]*e2e-l2: up[\s\S]*e2e-l2: eth0 up")
+                l2.step("guest rebooted, eth0 up again")
     finally:
         out = l2.quit()
     att = l2.attaches()
     fds = l2.fds()
     live = [f for f in fds if f >= 0]
+    expect(plugged == 2, f"{plugged} of 2 plugs worked", fails)
     expect(att and all(t in live for _, t in att), f"group attach {att} vs fds {fds}", fails)
-    notes = f"vhost-net (tap, vhost=on) + virtio-net-pci iommu_platform=on on pci.0; fds {fds}, attach {att}"
+    notes = (f"vhost-net (L1 tun + vhost_net; -netdev tap,vhost=on) behind virtio-net-pci "
+             f"iommu_platform=on on pci.0, guest running; fds {fds}, attach {att}")
     return finish(l2, fails, notes, cap_hidden=False, out=out,
                   xfail=ISSUE8 if build == "series" else None)
 
@@ -809,6 +824,8 @@ CASES = {"1": case1, "2": case2, "2b": case2b, "3": case3, "4": case4,
 
 
 def main():
+    import signal
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--l0", default=os.path.join(ROOT, "build/bin/qemu-system-ppc64"))
     ap.add_argument("--e2e-dir", default=os.path.join(ROOT, "build/e2e"))
