@@ -31,7 +31,7 @@ from qmp import QEMU, QMPError  # noqa: E402
 T0 = time.monotonic()
 ISSUE8 = "issue 8 (KVM move)"
 LIOBN = "0x80000000"
-TRACES = ["spapr_iommu_new_table", "spapr_iommu_vfio_*", "spapr_iommu_move",
+TRACES = ["spapr_iommu_new_table", "spapr_iommu_vfio_*", "spapr_iommu_move*",
           "spapr_iommu_ddw_*", "vfio_spapr_*", "vfio_listener_region_add_iommu",
           "vfio_listener_region_del_iommu"]
 HCALL_TRACES = ["spapr_iommu_put", "spapr_iommu_get", "spapr_iommu_indirect",
@@ -617,7 +617,12 @@ def case2b(w, build):
                f"{what}: {s['mismatch']} TCEs differ, {s['get_fail']} H_GET_TCE failed", fails)
     expect(last == got, f"last written {[hex(x) for x in last[:4]]} vs H_GET_TCE {[hex(x) for x in got[:4]]}", fails)
     moves = re.findall(r"spapr_iommu_move liobn=0x80000000 to_kvm=(\d)", "\n".join(l2.trace))
-    notes = f"16 TCEs kept: before plug / after plug / after unplug; fds {l2.fds()}, moves to_kvm {moves}"
+    fds = l2.fds()
+    if build == "series":
+        expect(moves == ["0", "1"], f"moves to_kvm {moves} (want out on plug, back on unplug)", fails)
+    else:
+        expect(fds[:1] != [-1] and fds[-1:] == [-1], f"stock: fds {fds} (want KVM, then userspace)", fails)
+    notes = f"16 TCEs kept: before plug / after plug / after unplug; fds {fds}, moves to_kvm {moves}"
     return finish(l2, fails, notes, cap_hidden=True, out=out)
 
 
@@ -698,6 +703,40 @@ def case4(w, build):
     return finish(l2, fails, notes, cap_hidden=False, out=out + con[-0:0])
 
 
+def case4h(w, build):
+    """Cap hidden, a DDW made by the guest while VFIO uses the PHB, and a
+    system_reset with the device attached: no KVM table for a window being
+    disabled, nor for a DDW VFIO will use (issue 8, point 5)."""
+    fails = []
+    l2 = L2(w, build, hide_cap=True, mem="256M,slots=1,maxmem=1G")
+    marker = r"e2e-l2: read \d+ \[(E2E-MARKER-nvme1[^\]]*)\]"
+    try:
+        l2.plug()
+        l2.cont()
+        l2.wait_console(marker)
+        l2.step("guest read the marker (DDW made at nvme probe)")
+        l2.step("DDW table", liobn="0x80000001")
+        reads = len(l2.reads())
+        l2.qmp.cmd("system_reset")
+        deadline = time.monotonic() + 180
+        while len(l2.reads()) <= reads and time.monotonic() < deadline:
+            time.sleep(1)
+        l2.step("system_reset with the device attached; guest read again")
+        l2.unplug()
+    finally:
+        out = l2.quit()
+    ddw = l2.fds("0x80000001")
+    lines = [re.sub(r"^[0-9]+@[0-9.]+:", "", ln) for ln in l2.trace]
+    expect(len(l2.reads()) > reads, "the guest did not read again after system_reset", fails)
+    expect(ddw, "the guest made no DDW", fails)
+    if build == "series":
+        expect(all(f == -1 for f in ddw), f"DDW tables in KVM: fds {ddw}", fails)
+    moves = re.findall(r"spapr_iommu_move liobn=0x80000000 to_kvm=(\d)", "\n".join(lines))
+    notes = (f"DDW 0x80000001 new_table fds {ddw} (-1: userspace); default window fds "
+             f"{l2.fds()}, moves of 0x80000000 to_kvm {moves}")
+    return finish(l2, fails, notes, cap_hidden=True, out=out)
+
+
 def case5(w, build):
     """Cap present plus a non-VFIO IOMMU notifier (vhost-net iommu_platform=on)
     on the same PHB: plug, unplug, plug again, with the guest running."""
@@ -706,14 +745,18 @@ def case5(w, build):
              "-device", "virtio-net-pci,netdev=n0,iommu_platform=on,disable-legacy=on,bus=pci.0,addr=5,romfile="]
     l2 = L2(w, build, extra=extra)
     plugged = 0
+    unlinked = []               # plugs that linked no group: QOM then
     try:
         l2.cont()
         l2.wait_console(r"e2e-l2: eth0 up")
         l2.step("guest brought eth0 up: vhost-net runs, its IOMMU notifier is on pci.0")
         for i in range(2):
             try:
-                l2.plug()
+                before = len(l2.attaches())
+                q = l2.plug()
                 plugged += 1
+                if len(l2.attaches()) == before:
+                    unlinked.append(q)
             except QMPError as e:
                 fails.append(f"device_add {i + 1}: {e}")
                 l2.step(f"device_add failed: {e}")
@@ -729,11 +772,21 @@ def case5(w, build):
     fds = l2.fds()
     live = [f for f in l2.all_fds() if f >= 0]
     expect(plugged == 2, f"{plugged} of 2 plugs worked", fails)
-    expect(att and all(t in live for _, t in att), f"group attach {att} vs fds {fds}", fails)
+    expect(all(t in live for _, t in att), f"group attach {att} vs fds {fds}", fails)
+    if build == "series":
+        # vhost's notifier needs the view in userspace, where KVM's updates
+        # reach it: a table VFIO starts using there stays there, and VFIO
+        # maps through QEMU instead of linking its group (docs/design.md).
+        expect(all(q == (True, False) for q in unlinked),
+               f"a plug linked no group but QOM said {unlinked}", fails)
+    else:
+        expect(att, "stock linked no group", fails)
     notes = (f"vhost-net (L1 tun + vhost_net; -netdev tap,vhost=on) behind virtio-net-pci "
-             f"iommu_platform=on on pci.0, guest running; fds {fds}, attach {att}")
-    return finish(l2, fails, notes, cap_hidden=False, out=out,
-                  xfail=ISSUE8 if build == "series" else None)
+             f"iommu_platform=on on pci.0, guest running; fds {fds}, attach {att}, "
+             f"{len(unlinked)} of {plugged} plugs found the table in userspace and linked no group")
+    # A group QEMU adds to the KVM-VFIO device but links to no table gives
+    # the same kvm_vfio WARNING as with the cap hidden.
+    return finish(l2, fails, notes, cap_hidden=bool(unlinked), out=out)
 
 
 def case6(w, build, cycles=6):
@@ -826,7 +879,7 @@ def case7(w, build):
     return ("fail", n + "; " + "; ".join(fails)) if fails else ("pass", n)
 
 
-CASES = {"1": case1, "2": case2, "2b": case2b, "3": case3, "4": case4,
+CASES = {"1": case1, "2": case2, "2b": case2b, "3": case3, "4": case4, "4h": case4h,
          "5": case5, "6": case6, "7": case7}
 
 
@@ -836,10 +889,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--l0", default=os.path.join(ROOT, "build/bin/qemu-system-ppc64"))
     ap.add_argument("--e2e-dir", default=os.path.join(ROOT, "build/e2e"))
-    ap.add_argument("--cases", default="1,2,2b,3,4,5,6,7")
+    ap.add_argument("--cases", default="1,2,2b,3,4,4h,5,6,7")
     ap.add_argument("--builds", default="series,stock")
     ap.add_argument("--suites", default="trixie")
-    ap.add_argument("--newest-cases", default="2,2b",
+    # Case 2's Linux guest hangs at random in modprobe nvme on sid's 7.2 L1,
+    # with either build (e2e/README.md): there the payload case 2b shows
+    # the moves and the TCEs they keep.
+    ap.add_argument("--newest-cases", default="2b",
                     help="cases also run on the other suites' kernels")
     a = ap.parse_args()
     results = []
