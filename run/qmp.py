@@ -49,10 +49,13 @@ class QEMU:
             raise QMPError("QEMU closed the monitor:\n" + self.output())
         return json.loads(line)
 
+    def _send(self, text):
+        self.file.write(text)
+        self.file.flush()
+
     def cmd(self, name, **args):
         """Run a command; return its result or raise QMPError."""
-        self.file.write(json.dumps({"execute": name, "arguments": args}) + "\n")
-        self.file.flush()
+        self._send(json.dumps({"execute": name, "arguments": args}) + "\n")
         while True:
             msg = self._read()
             if "event" in msg:
