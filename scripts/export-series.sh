@@ -16,6 +16,10 @@ COVER=0000-cover-letter.patch
 PREFIX='PATCH v16'
 
 die() { echo "$MODE: error: $*" >&2; exit 1; }
+# format-patch --cover-letter wants an identity; the check must not depend
+# on who runs it, so the cover letter's From: is kept from the committed one.
+export GIT_COMMITTER_NAME=${GIT_COMMITTER_NAME:-$(git config user.name || echo "spapr-vfio build")}
+export GIT_COMMITTER_EMAIL=${GIT_COMMITTER_EMAIL:-$(git config user.email || echo "build@localhost")}
 g() { git -C "$TREE" "$@"; }
 [ -d "$TREE/.git" ] || die "no QEMU tree at $TREE (run 'make tree')"
 
@@ -30,7 +34,7 @@ mv "$tmp.list" "$tmp/series"
 dirty=$(g status --porcelain)
 
 # The cover letter with its shortlog and diffstat made from the tree; its
-# subject, text and date come from the current one (written by hand).
+# sender, subject, text and date come from the current one (written by hand).
 cover_letter() {
     local cur=$PATCHES/$COVER dir
     dir=$(mktemp -d)
@@ -40,6 +44,9 @@ cover_letter() {
         awk -v cur="$cur" '
             BEGIN {
                 while ((getline l < cur) > 0) {
+                    if (l ~ /^From: / && !from) { from = l; infrom = 1 }
+                    else if (infrom && l ~ /^[ \t]/) from = from "\n" l
+                    else infrom = 0
                     if (l ~ /^Date: / && !date) date = l
                     else if (l ~ /^Subject: \[PATCH[^]]* 0\//) { sub(/^Subject: \[PATCH[^]]* 0\/[0-9]+\] /, "", l); subj = l }
                     else if (!body && l == "") body = 1
@@ -47,6 +54,9 @@ cover_letter() {
                     else if (body == 1) blurb = blurb l "\n"
                 }
             }
+            /^From: / && !seen++ { print from; skip = 1; next }
+            skip && /^[ \t]/ { next }
+            { skip = 0 }
             /^Date: / { print date; next }
             /\*\*\* SUBJECT HERE \*\*\*/ { sub(/\*\*\* SUBJECT HERE \*\*\*/, subj) }
             /^\*\*\* BLURB HERE \*\*\*$/ { sub(/\n+$/, "", blurb); print blurb; next }
