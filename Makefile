@@ -30,6 +30,9 @@ help:
 	@echo 'make check-e2e  the series and stock QEMU as L2 on real KVM + VFIO, nested in our'
 	@echo '                L0 (TCG pseries): cross-builds both for ppc64le, boots Debian kernels'
 	@echo '                (E2E_CASES=1,2 E2E_BUILDS=series E2E_SUITES=trixie to narrow it)'
+	@echo 'make check-clean-room  make check + make run from a fresh clone of HEAD in fresh'
+	@echo '                Debian 12 and 13 roots (debootstrap minbase + git + make; root;'
+	@echo '                CLEAN_ROOM_RELEASES=trixie for one)'
 	@echo 'make tree       only set up $(TREE): QEMU with the series as git commits'
 	@echo 'make export     write the commits of $(TREE) back to patches/'
 	@echo 'make export-check  fail if $(TREE) holds work that is not in patches/'
@@ -109,3 +112,10 @@ e2e-prepare: fetch
 check-e2e: build e2e-prepare
 	@python3 e2e/run.py --cases $(E2E_CASES) --builds $(E2E_BUILDS) \
 	    --suites $(shell echo $(E2E_SUITES) | tr ' ' ,)
+
+# The README's commands in fresh debootstrapped Debian roots (needs root; the
+# bases are cached in $(B)/clean-room). Not part of CI.
+CLEAN_ROOM_RELEASES ?= bookworm trixie
+.PHONY: check-clean-room
+check-clean-room:
+	@scripts/clean-room.sh $(B) $(CLEAN_ROOM_RELEASES)
