@@ -14,7 +14,10 @@ STAGE        := scripts/stage
 # (qtest-ppc64 suite).
 QTESTS       := device-plug-test rtas-test numa-test cpu-plug-test \
                 drive_del-test qos-test spapr-tce-vfio-test
-QEMU_TARGETS := qemu-system-ppc64 qemu-img $(addprefix tests/qtest/,$(QTESTS))
+# The series' qtest gets the VFIO model from meson (QTEST_VFIO_MODEL).
+MODEL_MODULE := tests/qtest/vfio-spapr-model/libvfio-spapr-model.so
+QEMU_TARGETS := qemu-system-ppc64 qemu-img $(addprefix tests/qtest/,$(QTESTS)) \
+                $(MODEL_MODULE)
 
 .PHONY: all build deps fetch tree configure stock model check run bench export \
         export-check checkpatch check-bisect clean distclean help

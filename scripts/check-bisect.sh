@@ -13,7 +13,8 @@ PATCHES=$(realpath patches)
 . scripts/series-lib.sh
 TREE=$B/bisect/qemu
 BUILD=$B/bisect/qemu-build
-export QTEST_VFIO_MODEL=$B/lib/libvfio-model.so
+# Once the series has the VFIO model, meson passes its path to the qtest.
+unset QTEST_VFIO_MODEL
 export GIT_COMMITTER_NAME=${GIT_COMMITTER_NAME:-$(git config user.name || echo "spapr-vfio build")}
 export GIT_COMMITTER_EMAIL=${GIT_COMMITTER_EMAIL:-$(git config user.email || echo "build@localhost")}
 
@@ -32,6 +33,9 @@ while read -r p; do
     git -C "$TREE" am -q "$PATCHES/$p" || { echo "does not apply"; exit 1; }
     tests=()
     targets=(qemu-system-ppc64 qemu-img)
+    if [ -f "$TREE/tests/qtest/vfio-spapr-model/meson.build" ]; then
+        targets+=(tests/qtest/vfio-spapr-model/libvfio-spapr-model.so)
+    fi
     for t in "$@"; do
         if [ -f "$TREE/tests/qtest/$t.c" ]; then
             tests+=("qtest-ppc64/$t")
