@@ -41,6 +41,9 @@ if [ ! -d "$TREE/.git" ]; then
     mkdir -p "$TREE.tmp"
     tar -xf "$TARBALL" -C "$TREE.tmp" --strip-components=1
     git -C "$TREE.tmp" init -q
+    # A background auto-gc after the big baseline commit would hold
+    # HEAD.lock while git am runs.
+    git -C "$TREE.tmp" config gc.auto 0
     git -C "$TREE.tmp" add -A
     GIT_AUTHOR_NAME=$GIT_COMMITTER_NAME GIT_AUTHOR_EMAIL=$GIT_COMMITTER_EMAIL \
         git -C "$TREE.tmp" commit -q -m "Baseline: $(basename "$(realpath "$TARBALL")")" \

@@ -21,7 +21,7 @@ export GIT_COMMITTER_EMAIL=${GIT_COMMITTER_EMAIL:-$(git config user.email || ech
 rm -rf "$TREE"
 mkdir -p "$TREE"
 tar -xf "$TARBALL" -C "$TREE" --strip-components=1
-git -C "$TREE" init -q && git -C "$TREE" add -A &&
+git -C "$TREE" init -q && git -C "$TREE" config gc.auto 0 && git -C "$TREE" add -A &&
     git -C "$TREE" commit -qm baseline --author "$GIT_COMMITTER_NAME <$GIT_COMMITTER_EMAIL>"
 scripts/configure-qemu.sh "$TREE" "$BUILD" || exit 1
 
