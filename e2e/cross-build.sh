@@ -9,7 +9,7 @@ KIND=${1:?}; TARBALL=$(realpath "${2:?}"); PATCHES=$(realpath "${3:?}"); E2E=$(r
 SRC=$E2E/$KIND-src BLD=$E2E/$KIND-build SYSROOT=$E2E/sysroot
 die() { echo "e2e/cross-build($KIND): error: $*" >&2; exit 1; }
 [ -f "$SYSROOT/.stamp" ] || die "no sysroot in $SYSROOT (run e2e/sysroot.sh)"
-git() { command git -c user.name=e2e -c user.email=e2e@localhost -c advice.detachedHead=false "$@"; }
+git() { command git -c user.name=e2e -c user.email=e2e@localhost -c advice.detachedHead=false -c gc.auto=0 "$@"; }
 
 if [ ! -f "$SRC/VERSION" ]; then
     rm -rf "$SRC"; mkdir -p "$SRC"
