@@ -212,7 +212,7 @@ make_base() {
     safe_rm "$boot"
 }
 
-declare -A R_BASE R_COMMIT R_CLONE R_CHECK R_STAGES R_RUN R_TESTS R_TIMELINE R_OK
+declare -A R_BASE R_ROOT R_COMMIT R_CLONE R_CHECK R_STAGES R_RUN R_TESTS R_TIMELINE R_OK
 
 # A timeline: make run's "== step" headings, plugging and unplugging the
 # device, and the TCEs read back at the end.
@@ -232,14 +232,14 @@ run_release() {
     if base_ok "$dir" "$rel"; then
         R_BASE[$rel]="cached"
     else
-        make_base "$rel" "$dir" || { R_BASE[$rel]="debootstrap FAILED"; return 1; }
-        R_BASE[$rel]="debootstrap $(mmss "$(secs "$t0")")"
+        make_base "$rel" "$dir" || { R_BASE[$rel]="FAILED"; return 1; }
+        R_BASE[$rel]=$(mmss "$(secs "$t0")")
     fi
+    t0=$(date +%s)
     safe_rm "$root"
     mkdir -p "$root"
-    tar -C "$root" --numeric-owner -xpf "$dir/base.tar" ||
-        { R_BASE[$rel]="extracting base.tar FAILED"; return 1; }
-    R_BASE[$rel]="${R_BASE[$rel]}, fresh root $(mmss "$(secs "$t0")")"
+    tar -C "$root" --numeric-owner -xpf "$dir/base.tar" || { R_ROOT[$rel]="FAILED"; return 1; }
+    R_ROOT[$rel]=$(mmss "$(secs "$t0")")
     rm -f "$root/etc/resolv.conf"
     cp /etc/resolv.conf "$root/etc/resolv.conf"
     [ -s "$root/etc/hosts" ] ||
@@ -312,11 +312,12 @@ done
 {
     echo
     echo "clean-room summary ($(date -I), mirror $mirror)"
-    printf '%-9s %-8s %-34s %-7s %-12s %-12s %-22s %s\n' release commit base clone \
-        "make check" "make run" tests "run timeline"
+    fmt='%-9s %-8s %-11s %-10s %-6s %-15s %-15s %-22s %s\n'
+    printf "$fmt" release commit debootstrap "fresh root" clone "make check" "make run" \
+        tests "make run timeline"
     for rel in "${RELEASES[@]}"; do
-        printf '%-9s %-8s %-34s %-7s %-12s %-12s %-22s %s\n' "$rel" "${R_COMMIT[$rel]:--}" \
-            "${R_BASE[$rel]:--}" "${R_CLONE[$rel]:--}" "${R_CHECK[$rel]:--}" "${R_RUN[$rel]:--}" \
+        printf "$fmt" "$rel" "${R_COMMIT[$rel]:--}" "${R_BASE[$rel]:--}" "${R_ROOT[$rel]:--}" \
+            "${R_CLONE[$rel]:--}" "${R_CHECK[$rel]:--}" "${R_RUN[$rel]:--}" \
             "${R_TESTS[$rel]:--}" "${R_TIMELINE[$rel]:--}"
     done
     for rel in "${RELEASES[@]}"; do
