@@ -41,6 +41,7 @@ help:
 	@echo 'make export-check  fail if $(TREE) holds work that is not in patches/'
 	@echo 'make checkpatch run QEMU'"'"'s scripts/checkpatch.pl over every patch'
 	@echo 'make check-bisect  build and test every prefix of the series'
+	@echo 'make check-asan the series'"'"' qtest on an ASan + UBSan build ($(B)/qemu-asan-build)'
 	@echo 'make clean      remove the build directories, keep the download cache'
 	@echo 'make distclean  remove $(B)/ entirely'
 
@@ -97,10 +98,27 @@ check-bisect: fetch
 clean:
 	@if [ -d $(TREE) ] && ! scripts/export-series.sh check $(TREE) patches >/dev/null 2>&1; then \
 	    echo "clean: $(TREE) holds work not in patches/: run make export first" >&2; exit 1; fi
-	rm -rf $(TREE) $(QEMU_BUILD) $(STOCK_SRC) $(STOCK_BUILD) $(B)/bin $(B)/lib $(B)/tests
+	rm -rf $(TREE) $(QEMU_BUILD) $(STOCK_SRC) $(STOCK_BUILD) $(B)/qemu-asan-build \
+	    $(B)/bin $(B)/lib $(B)/tests
 
 distclean: clean
 	rm -rf $(B)
+
+# The series under AddressSanitizer and UBSan, in a build of its own: the
+# series' qtest, with the model preloaded into a sanitized QEMU.
+ASAN_BUILD := $(B)/qemu-asan-build
+.PHONY: build-asan check-asan
+build-asan: tree
+	@$(STAGE) configure-asan scripts/configure-qemu.sh $(TREE) $(ASAN_BUILD) \
+	    --enable-asan --enable-ubsan
+	@$(STAGE) build-asan ninja -C $(ASAN_BUILD) qemu-system-ppc64 \
+	    tests/qtest/spapr-tce-vfio-test $(MODEL_MODULE)
+
+check-asan: build-asan
+	@ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    meson test -C $(ASAN_BUILD) --no-rebuild --print-errorlogs \
+	    qtest-ppc64/spapr-tce-vfio-test
 
 # End to end (e2e/README.md): the series and stock QEMU cross-built for
 # ppc64le and run as L2 on a real kernel's KVM and VFIO, in a pseries L1

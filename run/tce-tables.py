@@ -87,8 +87,24 @@ def show_tables(vm, only=None):
             print(f"    TCE table {liobn:#010x}: {where}{flags}")
 
 
+def read_state(path):
+    """The VFIO model's state snapshot, served on the Unix socket at path
+    from QEMU's first open of /dev/vfio on ("" before)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(path)
+        except FileNotFoundError:
+            return ""
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return b"".join(chunks).decode()
+            chunks.append(data)
+
+
 def show_model(state):
-    lines = open(state).read().split("\n") if os.path.exists(state) else []
+    lines = read_state(state).split("\n")
     lines = [l for l in lines if l]
     print("  host (VFIO model):", "no containers" if not lines else "")
     for line in lines:

@@ -3,8 +3,9 @@
 # the source directory change. The build itself is ninja's (incremental).
 set -euo pipefail
 
-SRC=$(realpath "${1:?usage: configure-qemu.sh SRC BUILDDIR}")
+SRC=$(realpath "${1:?usage: configure-qemu.sh SRC BUILDDIR [CONFIGURE-OPTION...]}")
 BUILD=${2:?}
+shift 2
 
 # Debian's firmware (qemu-system-data, seabios, ipxe-qemu) instead of the
 # blobs QEMU would install, at fixed paths; nothing is downloaded. Debian's
@@ -13,7 +14,7 @@ FIRMWARE="/usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu"
 OPTS="--python=/usr/bin/python3 --target-list=ppc64-softmmu
       --without-default-features --enable-tools --enable-fdt=system
       --disable-docs --disable-download --disable-install-blobs --disable-relocatable
-      --firmwarepath=$(echo $FIRMWARE | tr ' ' :)"
+      --firmwarepath=$(echo $FIRMWARE | tr ' ' :)${*:+ $*}"
 
 mkdir -p "$BUILD"
 if [ ! -f "$BUILD/build.ninja" ] || [ "$(cat "$BUILD/.configure-opts" 2>/dev/null)" != "$SRC $OPTS" ]; then

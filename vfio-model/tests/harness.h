@@ -24,7 +24,9 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -88,6 +90,85 @@ static inline int count_lines(const char *path, const char *prefix)
         }
         char *e = strchr(l, '\n');
         l = e ? e + 1 : NULL;
+    }
+    free(s);
+    return n;
+}
+
+/*
+ * The model's state snapshot, from the Unix socket VFIO_MODEL_STATE names
+ * (statep): a malloc'd string, "" if there is no socket (the process never
+ * opened a /dev/vfio path).  Any other error ends the case, saying why.
+ */
+static inline char *state_read(void)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m;
+    int fd;
+
+    if (strlen(statep) >= sizeof(sa.sun_path)) {
+        fprintf(stderr, "state_read: socket path too long: %s\n", statep);
+        exit(1);
+    }
+    strcpy(sa.sun_path, statep);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fprintf(stderr, "state_read: socket: %s\n", strerror(errno));
+        exit(1);
+    }
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+
+        close(fd);
+        if (e == ENOENT) {
+            return strdup("");
+        }
+        fprintf(stderr, "state_read: connect %s: %s\n", statep, strerror(e));
+        exit(1);
+    }
+    m = open_memstream(&buf, &len);
+    for (;;) {
+        char tmp[65536];
+        ssize_t n = read(fd, tmp, sizeof(tmp));
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            fprintf(stderr, "state_read: read: %s\n", strerror(errno));
+            exit(1);
+        }
+        if (n == 0) {
+            break;
+        }
+        fwrite(tmp, 1, n, m);
+    }
+    close(fd);
+    fclose(m);
+    return buf;
+}
+
+static inline bool state_has(const char *needle)
+{
+    char *s = state_read();
+    bool r = strstr(s, needle) != NULL;
+    free(s);
+    return r;
+}
+
+/* Lines of the state snapshot that start with @prefix */
+static inline int state_count(const char *prefix)
+{
+    char *s = state_read();
+    int n = 0;
+    for (char *l = s; *l;) {
+        if (!strncmp(l, prefix, strlen(prefix))) {
+            n++;
+        }
+        char *e = strchr(l, '\n');
+        l = e ? e + 1 : l + strlen(l);
     }
     free(s);
     return n;
@@ -258,6 +339,11 @@ static inline int run_cases(const struct tcase *cases, size_t ncases,
             if (d) {
                 closedir(d);
             }
+        }
+        if (ok && access(statep, F_OK) == 0) {
+            /* the state socket is removed at exit */
+            ok = false;
+            snprintf(reason, sizeof(reason), "state socket %s left behind", statep);
         }
         if (!ok && !reason[0]) {
             snprintf(reason, sizeof(reason), "exit status 0x%x", st);

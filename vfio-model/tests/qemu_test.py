@@ -291,36 +291,105 @@ class Guest:
 
 
 DEVICES = "0000:01:00.0@7,0000:02:00.0@8"
+# QEMU sizes TCE levels by its own page size: 4K on x86 asks a 1 GiB window
+# for 2 levels, which a pSeries host refuses (max_levels 1), where a 64K L1
+# asks for 1.  A 512 MiB guest window is one level for both.
+PSERIES_WIN = ["-global", "spapr-pci-host-bridge.dma_win_size=0x20000000"]
 
 def ram_vaddr(ev, c):
     regs = [e for e in find(ev, "register-memory", c=c)
             if int(e[1]["size"], 16) == RAM]
     return int(regs[0][1]["vaddr"], 16) if regs else None
 
-def check_maps(name, ev, c, base_expected_vaddr=None):
-    """every expected MAP_DMA (and the UNMAP_DMA) appears for container c"""
-    maps = find(ev, "map", c=c)
-    got = [(int(e[1]["iova"], 16), int(e[1]["size"], 16),
-            int(e[1]["vaddr"], 16), e[1]["perm"]) for e in maps]
-    base = base_expected_vaddr
-    if base is None:
-        base = ram_vaddr(ev, c)
+def got_maps(ev, c):
+    return [(int(e[1]["iova"], 16), int(e[1]["size"], 16),
+             int(e[1]["vaddr"], 16), e[1]["perm"]) for e in find(ev, "map", c=c)]
+
+def v1_ram_base(ev, c):
+    """v1 has no preregistration: RAM's address from the maps themselves
+    (vaddr - gpa of the first expected map seen)"""
+    for iova, size, vaddr, perm in got_maps(ev, c):
+        for e_iova, _, gpa, _ in EXPECTED_MAPS:
+            if iova == e_iova:
+                return vaddr - gpa
+    return None
+
+def check_maps(ev, c, base):
+    """exactly the expected MAP_DMAs (iova, size, vaddr = base + gpa, perm)
+    and UNMAP_DMAs for container c, and no map of an iova still mapped"""
+    got = got_maps(ev, c)
     problems = []
+    if base is None:
+        problems.append("no RAM base address for c=%s" % c)
     for iova, size, gpa, perm in EXPECTED_MAPS:
         want = [g for g in got if g[0] == iova and g[1] == size and g[3] == perm
-                and (base is None or g[2] == base + gpa)]
-        if not want:
-            problems.append("no map iova=0x%x size=0x%x perm=%s vaddr=%s" % (
-                iova, size, perm, hex(base + gpa) if base is not None else "?"))
+                and base is not None and g[2] == base + gpa]
+        if len(want) != 1:
+            problems.append("%d maps iova=0x%x size=0x%x perm=%s vaddr=%s" % (
+                len(want), iova, size, perm,
+                hex(base + gpa) if base is not None else "?"))
     extra = [g for g in got if (g[0], g[1]) not in
              [(m[0], m[1]) for m in EXPECTED_MAPS]]
     if extra:
         problems.append("unexpected maps %s" % [(hex(a), hex(b)) for a, b, _, _ in extra])
+    unmaps = [(int(e[1]["iova"], 16), int(e[1]["size"], 16))
+              for e in find(ev, "unmap", c=c)]
+    if unmaps != EXPECTED_UNMAPS:
+        problems.append("unmaps %s, want %s" % (
+            [(hex(a), hex(b)) for a, b in unmaps],
+            [(hex(a), hex(b)) for a, b in EXPECTED_UNMAPS]))
+    return problems + duplicate_maps(ev)
+
+def duplicate_maps(ev):
+    """A page mapped again with no unmap (or window removal, clearing or
+    release) in between: QEMU asked twice for the same translation"""
+    mapped = {}         # c -> {iova page: line}
+    windows = {}        # c -> {start: size}
+    problems = []
+
+    def drop(c, lo, hi):
+        for p in [p for p in mapped.get(c, {}) if lo <= p < hi]:
+            del mapped[c][p]
+
+    for name, kv, line in ev:
+        c = kv.get("c")
+        if name == "window-create":
+            windows.setdefault(c, {})[int(kv["start"], 16)] = int(kv["size"], 16)
+        elif name in ("window-remove", "table-clear"):
+            start = int(kv["start"], 16)
+            for ws, wsz in windows.get(c, {}).items():
+                if ws <= start < ws + wsz:
+                    drop(c, ws, ws + wsz)
+            if name == "window-remove":
+                windows.get(c, {}).pop(start, None)
+        elif name == "iommu-release":
+            mapped.pop(c, None)
+            windows.pop(c, None)
+        elif name == "unmap":
+            iova, size = int(kv["iova"], 16), int(kv["size"], 16)
+            drop(c, iova, iova + size)
+        elif name == "map":
+            iova, size = int(kv["iova"], 16), int(kv["size"], 16)
+            for p in range(iova, iova + size, PAGE):
+                if p in mapped.setdefault(c, {}):
+                    problems.append("iova 0x%x mapped twice: %s / %s" % (
+                        p, mapped[c][p], line))
+                mapped[c][p] = line
     return problems
 
-def test_power8(args):
-    g = Guest(args, "power8", {"VFIO_MODEL_DEVICES": DEVICES,
-                               "VFIO_MODEL_FLAVOUR": "power8"},
+def run_firmware(g, c):
+    """let the guest run its H_PUT_TCEs; True once the last one arrived"""
+    g.qmp.cmd("cont")
+    done = g.wait_log(lambda e: find(e, "unmap", c=c, iova="0x7000"))
+    # Pause the vCPU: the firmware's "b ." spin sits inside TCG's
+    # RCU read-side section, which can delay the RCU-deferred
+    # finalisation of an unplugged device (and so DEVICE_DELETED).
+    g.qmp.cmd("stop")
+    return done
+
+def test_powernv(args):
+    g = Guest(args, "powernv", {"VFIO_MODEL_DEVICES": DEVICES,
+                                "VFIO_MODEL_FLAVOUR": "powernv"},
               cold=["0000:01:00.0"])
     try:
         g.connect()
@@ -328,43 +397,36 @@ def test_power8(args):
         ok = (find(ev, "container-open", c="1") and find(ev, "group-attach", g="7", c="1")
               and find(ev, "set-iommu", c="1", type="spapr-v2")
               and find(ev, "device-open", dev="0000:01:00.0", g="7"))
-        report("power8_coldplug_realize", bool(ok),
+        report("powernv_coldplug_realize", bool(ok),
                "missing container/group/device events:\n" + open(g.log).read())
         win = find(ev, "window-create", c="1", start="0x0", size="0x40000000",
                    page_shift="12")
-        report("power8_default_1g_window", bool(win),
+        report("powernv_default_1g_window", bool(win),
                "no window-create c=1 start=0x0 size=0x40000000 page_shift=12")
-        report("power8_ram_preregistered", ram_vaddr(ev, "1") is not None,
+        report("powernv_ram_preregistered", ram_vaddr(ev, "1") is not None,
                "no register-memory of the 512 MiB of guest RAM")
 
-        g.qmp.cmd("cont")
-        done = g.wait_log(lambda e: find(e, "unmap", c="1", iova="0x7000"))
+        done = run_firmware(g, "1")
         ev = g.events()
-        probs = check_maps("maps", ev, "1")
+        probs = check_maps(ev, "1", ram_vaddr(ev, "1"))
         if not done:
             probs.append("no unmap of iova 0x7000")
-        else:
-            um = find(ev, "unmap", c="1", iova="0x7000")
-            if um[0][1]["size"] != "0x1000":
-                probs.append("unmap size %s" % um[0][1]["size"])
-        report("power8_h_put_tce_maps", not probs, "; ".join(probs))
+        report("powernv_h_put_tce_maps", not probs, "; ".join(probs))
         errs = [e[2] for e in find(ev, "error") if e[1].get("op") in
                 ("MAP_DMA", "UNMAP_DMA", "TCE_CREATE", "TCE_REMOVE",
                  "REGISTER_MEMORY", "SET_IOMMU", "SET_CONTAINER")]
-        report("power8_no_iommu_errors", not errs, "; ".join(errs))
+        report("powernv_no_iommu_errors", not errs, "; ".join(errs))
 
-        # Pause the vCPU: the firmware's "b ." spin sits inside TCG's
-        # RCU read-side section, which can delay the RCU-deferred
-        # finalisation of an unplugged device (and so DEVICE_DELETED).
-        g.qmp.cmd("stop")
         r = g.qmp.cmd("device_add", driver="vfio-pci", host="0000:02:00.0", id="hot1")
         ev = g.events()
         ok = ("return" in r and find(ev, "group-attach", g="8", c="1")
               and find(ev, "device-open", dev="0000:02:00.0", g="8")
               and len(find(ev, "container-open")) == 1)
-        report("power8_hotplug_shares_container", bool(ok),
+        report("powernv_hotplug_shares_container", bool(ok),
                "device_add %s; container-open x%d; log:\n%s" % (
                    r, len(find(ev, "container-open")), open(g.log).read()))
+        report("powernv_hotplug_no_duplicate_maps", not duplicate_maps(ev),
+               "; ".join(duplicate_maps(ev)))
 
         r = g.qmp.cmd("device_del", id="hot1")
         g.qmp.cmd("system_reset")
@@ -374,7 +436,7 @@ def test_power8(args):
               and find(ev, "group-detach", g="8", c="1")
               and find(ev, "group-close", g="8")
               and not find(ev, "container-close", c="1"))
-        report("power8_hotunplug", bool(ok),
+        report("powernv_hotunplug", bool(ok),
                "DEVICE_DELETED=%s; log:\n%s" % (e, open(g.log).read()))
 
         rc = g.quit()
@@ -382,54 +444,71 @@ def test_power8(args):
         ok = (rc == 0 and find(ev, "container-close", c="1")
               and find(ev, "device-close", dev="0000:01:00.0")
               and find(ev, "group-detach", g="7", c="1"))
-        report("power8_clean_shutdown", bool(ok), "rc=%s stderr=%s" % (rc, g.stderr()))
+        report("powernv_clean_shutdown", bool(ok), "rc=%s stderr=%s" % (rc, g.stderr()))
         leftovers = [d for d in os.listdir(g.dir) if d.startswith("vfio-model.")]
-        report("power8_shadow_sysfs_removed", not leftovers, str(leftovers))
+        report("powernv_shadow_sysfs_removed", not leftovers, str(leftovers))
     except Exception as ex:  # noqa
-        report("power8_exception", False, "%r; stderr: %s" % (ex, g.stderr()))
+        report("powernv_exception", False, "%r; stderr: %s" % (ex, g.stderr()))
     finally:
         g.cleanup()
 
-def test_power7(args):
-    g = Guest(args, "power7", {"VFIO_MODEL_DEVICES": DEVICES,
-                               "VFIO_MODEL_FLAVOUR": "power7"},
-              cold=["0000:01:00.0"])
+def test_no_sharing(args, kernel):
+    """A pSeries L1 host: each group in its own container.  6.12: v2, a PE
+    with windows refuses to join (SET_CONTAINER EPERM); 6.8: v2 refused
+    (EINVAL), v1 takes one group (EBUSY).  QEMU opens a second container
+    and replays the live TCEs into it."""
+    v2 = kernel != "6.8"
+    name = "pseries_%s" % kernel.replace(".", "_")
+    g = Guest(args, name, {"VFIO_MODEL_DEVICES": DEVICES,
+                           "VFIO_MODEL_FLAVOUR": "pseries",
+                           "VFIO_MODEL_KERNEL": kernel},
+              cold=["0000:01:00.0"], extra_args=PSERIES_WIN)
     try:
         g.connect()
         ev = g.events()
-        ok = (find(ev, "error", op="SET_IOMMU", errno="EINVAL", c="1")
-              and find(ev, "set-iommu", c="1", type="spapr-v1")
-              and find(ev, "enable", c="1"))
-        report("power7_v2_refused_v1_used", bool(ok), open(g.log).read())
-        g.qmp.cmd("cont")
-        done = g.wait_log(lambda e: find(e, "unmap", c="1", iova="0x7000"))
+        if v2:
+            ok = (find(ev, "set-iommu", c="1", type="spapr-v2")
+                  and find(ev, "window-create", c="1", start="0x0",
+                           size="0x20000000", page_shift="12", levels="1"))
+        else:
+            ok = (find(ev, "error", op="SET_IOMMU", errno="EINVAL", c="1")
+                  and find(ev, "set-iommu", c="1", type="spapr-v1")
+                  and find(ev, "enable", c="1"))
+        report(name + "_iommu", bool(ok), open(g.log).read())
+        done = run_firmware(g, "1")
         ev = g.events()
-        # v1 has no preregistration: vaddr is checked against c=2's RAM later
-        probs = check_maps("maps", ev, "1", base_expected_vaddr=None)
-        probs = [p for p in probs]
+        base = ram_vaddr(ev, "1") if v2 else v1_ram_base(ev, "1")
+        probs = check_maps(ev, "1", base)
         if not done:
             probs.append("no unmap of 0x7000")
-        report("power7_h_put_tce_maps", not probs, "; ".join(probs))
+        report(name + "_h_put_tce_maps", not probs, "; ".join(probs))
 
-        # Pause the vCPU: the firmware's "b ." spin sits inside TCG's
-        # RCU read-side section, which can delay the RCU-deferred
-        # finalisation of an unplugged device (and so DEVICE_DELETED).
-        g.qmp.cmd("stop")
         r = g.qmp.cmd("device_add", driver="vfio-pci", host="0000:02:00.0", id="hot1")
         g.wait_log(lambda e: len(find(e, "map", c="2")) >= 3, timeout=20)
         ev = g.events()
         ok = ("return" in r
-              and find(ev, "error", op="SET_CONTAINER", errno="EBUSY", g="8", c="1")
+              and find(ev, "error", op="SET_CONTAINER",
+                       errno="EPERM" if v2 else "EBUSY", g="8", c="1")
               and find(ev, "container-open", c="2")
               and find(ev, "group-attach", g="8", c="2")
               and len(find(ev, "container-open")) == 2)
-        report("power7_hotplug_second_container", bool(ok),
+        report(name + "_hotplug_second_container", bool(ok),
                "device_add %s; log:\n%s" % (r, open(g.log).read()))
-        # the new container gets the guest's live TCEs replayed into it
-        maps2 = {(e[1]["iova"], e[1]["perm"]) for e in find(ev, "map", c="2")}
-        want = {("0x0", "rw"), ("0x1000", "r"), ("0x5000", "rw")}
-        report("power7_replay_into_second_container", want <= maps2 and
-               ("0x7000", "rw") not in maps2, "c=2 maps %s" % sorted(maps2))
+        # the new container gets the guest's live TCEs replayed into it,
+        # at the same RAM addresses, once each
+        base2 = ram_vaddr(ev, "2") if v2 else v1_ram_base(ev, "2")
+        maps2 = got_maps(ev, "2")
+        want = [(iova, size, base + gpa, perm)
+                for iova, size, gpa, perm in EXPECTED_MAPS if iova != 0x7000]
+        probs = []
+        if sorted(maps2) != sorted(want):
+            probs.append("c=2 maps %s, want %s" % (
+                [(hex(a), hex(c)) for a, _, c, _ in maps2],
+                [(hex(a), hex(c)) for a, _, c, _ in want]))
+        if base2 != base:
+            probs.append("RAM at 0x%x in c=2, 0x%x in c=1" % (base2 or 0, base or 0))
+        probs += duplicate_maps(ev)
+        report(name + "_replay_into_second_container", not probs, "; ".join(probs))
 
         g.qmp.cmd("device_del", id="hot1")
         g.qmp.cmd("system_reset")
@@ -438,12 +517,53 @@ def test_power7(args):
         ok = (e is not None and find(ev, "group-detach", g="8", c="2")
               and find(ev, "container-close", c="2")
               and not find(ev, "container-close", c="1"))
-        report("power7_hotunplug_closes_second_container", bool(ok),
+        report(name + "_hotunplug_closes_second_container", bool(ok),
                "DEVICE_DELETED=%s; log:\n%s" % (e, open(g.log).read()))
         rc = g.quit()
-        report("power7_clean_shutdown", rc == 0, "rc=%s %s" % (rc, g.stderr()))
+        report(name + "_clean_shutdown", rc == 0, "rc=%s %s" % (rc, g.stderr()))
     except Exception as ex:  # noqa
-        report("power7_exception", False, "%r; stderr: %s" % (ex, g.stderr()))
+        report(name + "_exception", False, "%r; stderr: %s" % (ex, g.stderr()))
+    finally:
+        g.cleanup()
+
+def test_ioda1(args):
+    """POWER7 (IODA1) on 6.4: v1 only, each PE has its own 32-bit table at
+    base x 256 MiB.  The first PE's is at 0 and takes the guest's window;
+    the second's (1 GiB up, two PEs sharing 2 GiB) cannot, so QEMU refuses
+    the hot-plug."""
+    g = Guest(args, "ioda1", {"VFIO_MODEL_DEVICES": DEVICES,
+                              "VFIO_MODEL_FLAVOUR": "ioda1",
+                              "VFIO_MODEL_KERNEL": "6.4"},
+              cold=["0000:01:00.0"])
+    try:
+        g.connect()
+        ev = g.events()
+        ok = (find(ev, "error", op="SET_IOMMU", errno="EINVAL", c="1")
+              and find(ev, "set-iommu", c="1", type="spapr-v1"))
+        report("ioda1_v2_refused_v1_used", bool(ok), open(g.log).read())
+        done = run_firmware(g, "1")
+        ev = g.events()
+        probs = check_maps(ev, "1", v1_ram_base(ev, "1"))
+        if not find(ev, "window-create", c="1", start="0x0", size="0x40000000",
+                    default="1"):
+            probs.append("no PE table at 0 of 1 GiB")
+        if not done:
+            probs.append("no unmap of 0x7000")
+        report("ioda1_h_put_tce_maps", not probs, "; ".join(probs))
+
+        r = g.qmp.cmd("device_add", driver="vfio-pci", host="0000:02:00.0", id="hot1")
+        ev = g.events()
+        err = r.get("error", {}).get("desc", "")
+        ok = ("can't map guest IOVA region 0x0..0x3fffffff" in err
+              and find(ev, "error", op="SET_CONTAINER", errno="EBUSY", g="8", c="1")
+              and find(ev, "container-close", c="2")
+              and not find(ev, "device-open", dev="0000:02:00.0"))
+        report("ioda1_second_pe_outside_guest_window", bool(ok),
+               "device_add %s; log:\n%s" % (r, open(g.log).read()))
+        rc = g.quit()
+        report("ioda1_clean_shutdown", rc == 0, "rc=%s %s" % (rc, g.stderr()))
+    except Exception as ex:  # noqa
+        report("ioda1_exception", False, "%r; stderr: %s" % (ex, g.stderr()))
     finally:
         g.cleanup()
 
@@ -465,6 +585,33 @@ def test_coldplug_two_groups(args, flavour, want_containers):
     finally:
         g.cleanup()
 
+def test_pseries_coldplug_two_groups(args):
+    """pSeries L1 (6.12): both groups join one container before any window
+    exists (the guest's window comes with the machine reset), so the
+    window's TCE_CREATE meets the other PE: EPERM, and QEMU, past its
+    initialisation, stops with a hardware error"""
+    g = Guest(args, "two", {"VFIO_MODEL_DEVICES": DEVICES,
+                            "VFIO_MODEL_FLAVOUR": "pseries"},
+              cold=["0000:01:00.0", "0000:02:00.0"], extra_args=PSERIES_WIN)
+    name = "pseries_coldplug_two_groups_window_eperm"
+    try:
+        try:
+            g.connect()
+            g.qmp.cmd("cont")
+        except (EOFError, OSError, TimeoutError):
+            pass
+        rc = g.proc.wait(timeout=60)
+        ev = g.events()
+        ok = (rc != 0 and "vfio: DMA mapping failed, unable to continue" in g.stderr()
+              and find(ev, "group-attach", g="8", c="1")
+              and find(ev, "error", op="TCE_CREATE", errno="EPERM", c="1"))
+        report(name, bool(ok), "rc=%s stderr=%s log:\n%s" % (
+            rc, g.stderr()[-500:], open(g.log).read()))
+    except Exception as ex:  # noqa
+        report(name, False, "%r; stderr: %s" % (ex, g.stderr()[-500:]))
+    finally:
+        g.cleanup()
+
 def test_bad_config(args):
     g = Guest(args, "bad", {"VFIO_MODEL_DEVICES": "0000:01:00.0@seven"},
               cold=["0000:01:00.0"])
@@ -482,14 +629,15 @@ def test_bad_config(args):
 
 def test_injected_failure(args):
     g = Guest(args, "inj", {"VFIO_MODEL_DEVICES": DEVICES,
-                            "VFIO_MODEL_FAIL": "GET_DEVICE_FD:1:EBUSY"},
+                            "VFIO_MODEL_FAIL": "vfio_pci_core_enable:1"},
               cold=["0000:01:00.0"])
     try:
         rc = g.proc.wait(timeout=60)
         err = g.stderr()
         ev = g.events()
         ok = (rc == 1 and "error getting device from group 7" in err
-              and find(ev, "error", op="GET_DEVICE_FD", errno="EBUSY", injected="1")
+              and find(ev, "error", op="GET_DEVICE_FD", errno="ENOMEM", injected="1",
+                       point="vfio_pci_core_enable")
               and find(ev, "container-close", c="1"))
         report("injected_get_device_fd_failure", bool(ok),
                "rc=%s stderr=%s log=%s" % (rc, err, open(g.log).read()))
@@ -507,10 +655,12 @@ def main():
     if not os.access(args.qemu, os.X_OK):
         print("FAIL setup: QEMU binary %s not found" % args.qemu)
         return 1
-    test_power8(args)
-    test_power7(args)
-    test_coldplug_two_groups(args, "power8", 1)
-    test_coldplug_two_groups(args, "power7", 2)
+    test_powernv(args)
+    test_no_sharing(args, "6.12")
+    test_no_sharing(args, "6.8")
+    test_ioda1(args)
+    test_coldplug_two_groups(args, "powernv", 1)
+    test_pseries_coldplug_two_groups(args)
     test_bad_config(args)
     test_injected_failure(args)
     return 0 if all(results) else 1
