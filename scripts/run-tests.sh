@@ -18,7 +18,7 @@ OWN_QTESTS="spapr-tce-vfio-test"
 # whose path meson passes, as in any build of the series.
 unset QTEST_VFIO_MODEL
 
-record() {   # record PASS|FAIL NAME [WHY]
+record() {   # record PASS|FAIL|XFAIL NAME [WHY]
     echo "$1 $2${3:+: $3}" | tee -a "$RESULTS"
 }
 
@@ -31,8 +31,9 @@ run_suite() {
     while read -r res test why; do
         case $res in
         PASS|FAIL) record "$res" "$name/$test" "${why#: }"; n=$((n + 1)) ;;
+        XFAIL) record "$res" "$name/$test" "${why#: }" ;;     # shown, not counted
         esac
-    done < <(grep -E '^(PASS|FAIL) ' <<<"$out" | sed 's/^\(PASS\|FAIL\) \([^:]*\)\(: \)\?/\1 \2 /')
+    done < <(grep -E '^(PASS|FAIL|XFAIL) ' <<<"$out" | sed 's/^\(PASS\|FAIL\|XFAIL\) \([^:]*\)\(: \)\?/\1 \2 /')
     if [ "$rc" != 0 ] && ! grep -q '^FAIL ' <<<"$out"; then
         record FAIL "$name" "exited with $rc without reporting a failure"
         echo "$out" | tail -n 20

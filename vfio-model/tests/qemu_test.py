@@ -109,6 +109,14 @@ def report(name, ok, reason=""):
     else:
         print("FAIL %s: %s" % (name, reason), flush=True)
 
+def xfail(name, defect, failed):
+    """A known QEMU defect, named with the issue that fixes it: XFAIL while
+    it shows, FAIL (so the test gets updated) once it no longer does"""
+    if failed:
+        print("XFAIL %s: %s" % (name, defect), flush=True)
+    else:
+        report(name, False, "unexpected pass: %s no longer shows" % defect)
+
 def parse_log(path):
     ev = []
     try:
@@ -588,8 +596,8 @@ def test_coldplug_two_groups(args, flavour, want_containers):
 def test_pseries_coldplug_two_groups(args):
     """pSeries L1 (6.12): both groups join one container before any window
     exists (the guest's window comes with the machine reset), so the
-    window's TCE_CREATE meets the other PE: EPERM, and QEMU, past its
-    initialisation, stops with a hardware error"""
+    window's TCE_CREATE meets the other PE: EPERM. QEMU 10.0, past its
+    initialisation, then stops with a hardware error: a known defect"""
     g = Guest(args, "two", {"VFIO_MODEL_DEVICES": DEVICES,
                             "VFIO_MODEL_FLAVOUR": "pseries"},
               cold=["0000:01:00.0", "0000:02:00.0"], extra_args=PSERIES_WIN)
@@ -598,15 +606,23 @@ def test_pseries_coldplug_two_groups(args):
         try:
             g.connect()
             g.qmp.cmd("cont")
+            g.qmp.cmd("query-status")
         except (EOFError, OSError, TimeoutError):
             pass
-        rc = g.proc.wait(timeout=60)
+        try:
+            rc = g.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            rc = None
         ev = g.events()
-        ok = (rc != 0 and "vfio: DMA mapping failed, unable to continue" in g.stderr()
-              and find(ev, "group-attach", g="8", c="1")
+        ok = (find(ev, "group-attach", g="8", c="1")
               and find(ev, "error", op="TCE_CREATE", errno="EPERM", c="1"))
-        report(name, bool(ok), "rc=%s stderr=%s log:\n%s" % (
-            rc, g.stderr()[-500:], open(g.log).read()))
+        report(name, bool(ok), "log:\n%s" % open(g.log).read())
+        xfail("pseries_coldplug_two_groups_qemu_survives",
+              "QEMU 10.0 stops with 'vfio: DMA mapping failed, unable to "
+              "continue' when a window cannot be created after start-up "
+              "(issue 11 fixes it)",
+              rc is not None and rc != 0 and
+              "vfio: DMA mapping failed" in g.stderr())
     except Exception as ex:  # noqa
         report(name, False, "%r; stderr: %s" % (ex, g.stderr()[-500:]))
     finally:
