@@ -518,6 +518,8 @@ static int t_device(void)
     EXPECT_OK(ioctl(dfd, VFIO_DEVICE_GET_REGION_INFO, &ri));
     CHECK((ri.flags & VFIO_REGION_INFO_FLAG_CAPS) && ri.argsz > sizeof(ri) && !ri.cap_offset,
           "caps argsz");
+    /* 16K, under the 64K page, but it starts a page: mmap (vfio_pci_probe_mmaps) */
+    CHECK(ri.size == 0x4000 && (ri.flags & VFIO_REGION_INFO_FLAG_MMAP), "small bar4 mmap");
     struct { struct vfio_region_info i; struct vfio_info_cap_header h; } big =
         { .i = { .argsz = sizeof(big), .index = 4 } };
     EXPECT_OK(ioctl(dfd, VFIO_DEVICE_GET_REGION_INFO, &big));
