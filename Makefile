@@ -124,7 +124,7 @@ check-asan: build-asan
 # ppc64le and run as L2 on a real kernel's KVM and VFIO, in a pseries L1
 # nested in our own x86 qemu-system-ppc64 (L0). e2e-prepare is incremental.
 E2E_SUITES ?= trixie sid
-E2E_CASES  ?= 1,2,2b,3,4,4h,5,6,7
+E2E_CASES  ?= 1,2,2b,3,4,4h,5,6,7,diff
 E2E_BUILDS ?= series,stock
 .PHONY: e2e-prepare check-e2e
 e2e-prepare: fetch

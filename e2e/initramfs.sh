@@ -2,8 +2,9 @@
 # Build what L1 boots: E2E_DIR/l1-SUITE.cpio, an uncompressed initramfs with
 # busybox, the kernel's modules L1 needs (decompressed, depmod'ed), both L2
 # QEMUs with their libraries from the sysroot, Debian's slof/vof, the
-# cap-hiding shim, the TCE-stress payload, and the L2 guest (the same kernel
-# plus a tiny busybox initramfs with the nvme driver).
+# cap-hiding shim, the TCE-stress payload, Debian's ppc64el strace (case
+# diff), and the L2 guest (the same kernel plus a tiny busybox initramfs with
+# the nvme driver).
 #   e2e/initramfs.sh E2E_DIR SUITE
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,6 +28,17 @@ for v in stress keep; do
         ${X}objcopy -O binary "$E2E/guest/tce-$v.elf" "$E2E/guest/tce-$v.bin"
     fi
 done
+
+# strace for case diff: bookworm's, which needs only the sysroot's glibc
+# (trixie's wants a newer one). Downloaded once with the private apt state.
+E2E_CACHE=${E2E_CACHE:-$here/../build/cache/e2e}
+STRACE_DEB=$(ls "$E2E_CACHE"/debs/strace_*_ppc64el.deb 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -z "$STRACE_DEB" ]; then
+    mkdir -p "$E2E_CACHE/debs"
+    (cd "$E2E_CACHE/debs" && E2E_CACHE=$E2E_CACHE "$here/apt.sh" bookworm download strace >/dev/null 2>&1) ||
+        die "cannot download ppc64el strace (bookworm)"
+    STRACE_DEB=$(ls "$E2E_CACHE"/debs/strace_*_ppc64el.deb | sort -V | tail -n 1)
+fi
 
 # add_modules ROOT MOD...: the modules and their dependencies, decompressed.
 add_modules() {
@@ -71,7 +83,7 @@ mkcpio() { (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > "$2.t
 inputs() {
     ls -l --time-style=+%s "$KD/.stamp" "$SYSROOT/.stamp" "$here"/guest/* \
         "$E2E"/series-build/qemu-system-ppc64 "$E2E"/stock-build/qemu-system-ppc64 \
-        "$E2E/guest/hide-cap.so" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" "$0" 2>/dev/null | awk '{print $5, $6, $7}' || true
+        "$E2E/guest/hide-cap.so" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" "$STRACE_DEB" "$0" 2>/dev/null | awk '{print $5, $6, $7}' || true
 }
 out=$E2E/l1-$SUITE.cpio
 sum=$(inputs | sha256sum | cut -c1-16)
@@ -106,6 +118,10 @@ for b in series stock; do
     need="$need $(${X}readelf -d "$q" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
 done
 need="$need $(${X}readelf -d "$E2E/guest/hide-cap.so" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
+mkdir -p "$R/usr/bin" "$W/strace"
+dpkg -x "$STRACE_DEB" "$W/strace"
+cp "$W/strace/usr/bin/strace" "$R/usr/bin/strace"
+need="$need $(${X}readelf -d "$R/usr/bin/strace" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
 seen=" "
 while [ -n "${need// /}" ]; do
     set -- $need; l=$1; shift; need="$*"
