@@ -73,6 +73,29 @@ for name in wanted:
 PY
 )
 
+# 1b. The series' qtest keeps a preload of its caller's (an ASan runtime,
+#     say) and adds the model after it: one case, under a marking library.
+mark_lib=$B/lib/libpreload-mark.so
+mark_out=$B/preload-mark.txt
+rm -f "$mark_out"
+if ! gcc -shared -fPIC -o "$mark_lib" scripts/preload-mark.c; then
+    record FAIL "qtest-ppc64/spapr-tce-vfio-test-keeps-ld-preload" "cannot build the marking library"
+elif ! LD_PRELOAD=$mark_lib PRELOAD_MARK=$mark_out \
+        meson test -C "$QEMU_BUILD" --no-rebuild qtest-ppc64/spapr-tce-vfio-test \
+        --test-args '-p /ppc64/spapr-tce-vfio/cold-plug' > "$B/meson-preload.log" 2>&1; then
+    record FAIL "qtest-ppc64/spapr-tce-vfio-test-keeps-ld-preload" "the cold-plug case failed: see $B/meson-preload.log"
+else
+    want="$mark_lib $QEMU_BUILD/tests/qtest/vfio-spapr-model/libvfio-spapr-model.so"
+    starts=$(grep -c . "$mark_out" 2>/dev/null || true)
+    bad=$(grep -cvxF "$want" "$mark_out" 2>/dev/null || true)
+    if [ "${starts:-0}" -gt 0 ] && [ "${bad:-1}" = 0 ]; then
+        record PASS "qtest-ppc64/spapr-tce-vfio-test-keeps-ld-preload" "($starts QEMU starts)"
+    else
+        record FAIL "qtest-ppc64/spapr-tce-vfio-test-keeps-ld-preload" \
+            "$starts QEMU starts, $bad without LD_PRELOAD=\"$want\": $(head -n 2 "$mark_out" 2>/dev/null | tr '\n' ' ')"
+    fi
+fi
+
 # 2. The VFIO model: its own tests, under ASan/LSan too, and against QEMU
 #    with and without the series.
 run_suite vfio-model make -s -C vfio-model check O="$B"
