@@ -1017,17 +1017,7 @@ def diff_model_run(a, w, devices, eeh, workdir):
         second = f"the sequence stopped: {type(e).__name__}: {e}"
         mark("x86 QEMU failed")
     finally:
-        try:
-            q.cmd("quit")
-        except (QMPError, OSError):
-            pass
-        try:
-            q.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            q.proc.kill()
-        out = q.output()
-        q.sock.close()
-        q.tmpdir.cleanup()
+        out = q.close()
     mark("quit")
     with open(log_path) as f:
         return f.read(), marks, steps, second, out

@@ -84,6 +84,7 @@ class QEMU:
             self.sock.settimeout(None)
 
     def close(self):
+        """Quit QEMU (kill it if it does not); return what it printed."""
         try:
             self.cmd("quit")
         except (QMPError, OSError):
@@ -93,9 +94,11 @@ class QEMU:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        out = self.proc.stdout.read().decode(errors="replace")
         self.proc.stdout.close()
         self.sock.close()
         self.tmpdir.cleanup()
+        return out
 
     def __enter__(self):
         return self
