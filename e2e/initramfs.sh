@@ -28,6 +28,11 @@ for v in stress keep; do
         ${X}objcopy -O binary "$E2E/guest/tce-$v.elf" "$E2E/guest/tce-$v.bin"
     fi
 done
+if [ "$here/guest/tce-fill.S" -nt "$E2E/guest/tce-fill.bin" ]; then
+    ${X}gcc -mbig -c -x assembler-with-cpp -o "$E2E/guest/tce-fill.o" "$here/guest/tce-fill.S"
+    ${X}ld -EB -Ttext=0 -o "$E2E/guest/tce-fill.elf" "$E2E/guest/tce-fill.o"
+    ${X}objcopy -O binary "$E2E/guest/tce-fill.elf" "$E2E/guest/tce-fill.bin"
+fi
 
 # strace for case diff: bookworm's, which needs only the sysroot's glibc
 # (trixie's wants a newer one). Downloaded once with the private apt state.
@@ -83,7 +88,7 @@ mkcpio() { (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > "$2.t
 inputs() {
     ls -l --time-style=+%s "$KD/.stamp" "$SYSROOT/.stamp" "$here"/guest/* \
         "$E2E"/series-build/qemu-system-ppc64 "$E2E"/stock-build/qemu-system-ppc64 \
-        "$E2E/guest/hide-cap.so" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" "$STRACE_DEB" "$0" 2>/dev/null | awk '{print $5, $6, $7}' || true
+        "$E2E/guest/hide-cap.so" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" "$E2E/guest/tce-fill.bin" "$STRACE_DEB" "$0" 2>/dev/null | awk '{print $5, $6, $7}' || true
 }
 out=$E2E/l1-$SUITE.cpio
 sum=$(inputs | sha256sum | cut -c1-16)
@@ -107,7 +112,8 @@ mkdir -p "$R/l2" "$R/opt/e2e" "$R/usr/share/qemu" "$R/lib64" "$R/lib/powerpc64le
 cp "$(readlink -f "$KD/vmlinux")" "$R/l2/vmlinux"
 cp "$W/l2.cpio" "$R/l2/initrd.cpio"
 cp /usr/share/qemu/slof.bin /usr/share/qemu/vof.bin "$R/usr/share/qemu/"
-cp "$E2E/guest/hide-cap.so" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" "$R/opt/e2e/"
+cp "$E2E/guest/hide-cap.so" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" \
+    "$E2E/guest/tce-fill.bin" "$R/opt/e2e/"
 libdirs="$SYSROOT/lib/powerpc64le-linux-gnu $SYSROOT/usr/lib/powerpc64le-linux-gnu"
 need=
 for b in series stock; do

@@ -48,7 +48,7 @@ cover_letter() {
                     else if (infrom && l ~ /^[ \t]/) from = from "\n" l
                     else infrom = 0
                     if (l ~ /^Date: / && !date) date = l
-                    else if (l ~ /^Subject: \[PATCH[^]]* 0\//) { sub(/^Subject: \[PATCH[^]]* 0\/[0-9]+\] /, "", l); subj = l }
+                    else if (l ~ /^Subject: \[PATCH[^]]* 0+\//) { sub(/^Subject: \[PATCH[^]]* 0+\/[0-9]+\] /, "", l); subj = l }
                     else if (!body && l == "") body = 1
                     else if (body == 1 && l ~ / \([0-9]+\):$/) body = 2
                     else if (body == 1) blurb = blurb l "\n"
