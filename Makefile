@@ -33,6 +33,8 @@ help:
 	@echo '                stock 10.0.13 + the qtest hcall patch; CSV + PNG in $(B)/bench/'
 	@echo '                (BENCH_HOST_PAGE=native: QEMU on this host'"'"'s 4 KiB pages, not 64 KiB)'
 	@echo 'make stock-hcall  only build that baseline ($(STOCK_HCALL_BUILD))'
+	@echo 'make bench-kvm  the same hotplug replay on real KVM + VFIO (the e2e set-up, trixie'
+	@echo '                L1): series against stock, a table and $(B)/bench/kvm-replay.csv'
 	@echo 'make check-e2e  the series and stock QEMU as L2 on real KVM + VFIO, nested in our'
 	@echo '                L0 (TCG pseries): cross-builds both for ppc64le, boots Debian kernels'
 	@echo '                (E2E_CASES=1,2 E2E_BUILDS=series E2E_SUITES=trixie to narrow it)'
@@ -162,13 +164,19 @@ check-asan: build-asan
 E2E_SUITES ?= trixie sid
 E2E_CASES  ?= 1,2,2b,3,4,4h,5,6,7,diff
 E2E_BUILDS ?= series,stock
-.PHONY: e2e-prepare check-e2e
+.PHONY: e2e-prepare check-e2e bench-kvm
 e2e-prepare: fetch
 	@$(STAGE) e2e-prepare e2e/prepare.sh $(E2E_SUITES)
 
 check-e2e: build e2e-prepare
 	@python3 e2e/run.py --cases $(E2E_CASES) --builds $(E2E_BUILDS) \
 	    --suites $(shell echo $(E2E_SUITES) | tr ' ' ,)
+
+# The e2e's benchmark case: hotplug replay on real KVM and VFIO, the series
+# against stock, alternating (e2e/README.md). Not a test; one L1 kernel.
+bench-kvm: build
+	@$(STAGE) e2e-prepare e2e/prepare.sh trixie
+	@python3 e2e/run.py --cases bench --builds series,stock --suites trixie
 
 # The README's commands in fresh debootstrapped Debian roots (needs root; the
 # bases are cached in $(B)/clean-room). Not part of CI.
