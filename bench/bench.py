@@ -39,7 +39,6 @@ from dataclasses import dataclass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "run"))
-sys.path.insert(0, HERE)
 from qmp import QEMU  # noqa: E402
 from qtest import QTest  # noqa: E402
 

@@ -2,8 +2,7 @@
 over qtest and QMP, optionally with the VFIO model preloaded, and readers of
 the model's state snapshot and event log. Python stdlib only.
 
-The qtest text-protocol client is the benchmark's (bench/qtest.py, moving to
-run/qtest.py): whichever of the two exists is imported.
+The qtest text-protocol client is run/qtest.py, which the benchmark uses too.
 """
 
 import json
@@ -19,10 +18,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-for _d in ("run", "bench"):                     # run/ first: its new home
-    if os.path.exists(os.path.join(ROOT, _d, "qtest.py")):
-        sys.path.insert(0, os.path.join(ROOT, _d))
-        break
+sys.path.insert(0, os.path.join(ROOT, "run"))
 from qtest import QTest, QTestError  # noqa: E402,F401
 
 # Hypercalls (the four the qtest "hcall" command makes) and their returns
