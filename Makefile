@@ -47,13 +47,16 @@ help:
 	@echo 'make checkpatch run QEMU'"'"'s scripts/checkpatch.pl over every patch'
 	@echo 'make check-bisect  build and test every prefix of the series'
 	@echo 'make check-asan the series'"'"' qtest on an ASan + UBSan build ($(B)/qemu-asan-build)'
-	@echo 'make check-reliability  check-hostile, then check-migration (reliability/README.md;'
-	@echo '                make check runs both at reduced size)'
+	@echo 'make check-reliability  check-hostile, check-migration, then check-sweep'
+	@echo '                (reliability/README.md; make check runs all three at reduced size)'
 	@echo 'make check-hostile  $(HOSTILE_CALLS) seeded hostile TCE hypercalls, without and with'
 	@echo '                vfio-pci (the model): H_* codes, tables, host mappings, QEMU alive'
 	@echo '                (HOSTILE_CALLS=N HOSTILE_SEED=S; the seed is printed)'
 	@echo 'make check-migration  migration refused with vfio-pci, TCEs of both windows kept'
 	@echo '                across a migration to a file, VFIO use on the destination'
+	@echo 'make check-sweep  fault sweep: each failing kernel call of hotplug, unplug, DDW'
+	@echo '                create/remove and system_reset in turn (the model'"'"'s fail points);'
+	@echo '                QEMU refuses or survives cleanly, leaves nothing behind, plugs again'
 	@echo 'make clean      remove the build directories, keep the download cache'
 	@echo 'make distclean  remove $(B)/ entirely'
 
@@ -185,12 +188,13 @@ CLEAN_ROOM_RELEASES ?= bookworm trixie
 check-clean-room:
 	@scripts/clean-room.sh $(B) $(CLEAN_ROOM_RELEASES)
 
-# Reliability (issue 11, reliability/README.md): hostile TCE hypercalls and
-# migration, at full size; make check runs both reduced (scripts/run-tests.sh).
+# Reliability (issue 11, reliability/README.md): hostile TCE hypercalls,
+# migration and the fault sweep, at full size; make check runs them reduced
+# (scripts/run-tests.sh).
 HOSTILE_CALLS ?= 100000
 HOSTILE_SEED  ?=
 RELIABILITY_ARGS = --qemu $(B)/bin/qemu-system-ppc64 --model $(B)/lib/libvfio-model.so
-.PHONY: check-hostile check-migration check-reliability
+.PHONY: check-hostile check-migration check-sweep check-reliability
 check-hostile: build
 	@python3 reliability/hostile.py --calls $(HOSTILE_CALLS) \
 	    $(if $(HOSTILE_SEED),--seed $(HOSTILE_SEED)) $(RELIABILITY_ARGS)
@@ -198,9 +202,13 @@ check-hostile: build
 check-migration: build
 	@python3 reliability/migration.py --size full $(RELIABILITY_ARGS)
 
+check-sweep: build
+	@python3 reliability/sweep.py --size full $(RELIABILITY_ARGS)
+
 check-reliability: build
 	@rc=0; \
 	python3 reliability/hostile.py --calls $(HOSTILE_CALLS) \
 	    $(if $(HOSTILE_SEED),--seed $(HOSTILE_SEED)) $(RELIABILITY_ARGS) || rc=1; \
 	python3 reliability/migration.py --size full $(RELIABILITY_ARGS) || rc=1; \
+	python3 reliability/sweep.py --size full $(RELIABILITY_ARGS) || rc=1; \
 	exit $$rc

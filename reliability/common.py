@@ -144,10 +144,13 @@ class QMP:
 class Machine:
     """A pseries QEMU: PHB 1 (id phb1) with a default window of dma_win_size,
     qtest (-accel qtest) and QMP; with model, the VFIO model is preloaded
-    with host device HOST1 in group 7. Its output goes to DIR/qemu.log."""
+    with host device HOST1 in group 7. Its output goes to DIR/qemu.log.
+    model_env: more VFIO_MODEL_* settings (VFIO_MODEL_FAIL,
+    VFIO_MODEL_FLAVOUR, ...); a value of None unsets one inherited."""
 
     def __init__(self, qemu, workdir, name, model=None, mem_mib=512,
-                 dma_win_size=None, extra=(), incoming=None, env=None):
+                 dma_win_size=None, extra=(), incoming=None, env=None,
+                 model_env=None):
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
         self.name = name
@@ -165,6 +168,11 @@ class Machine:
             e.update(VFIO_MODEL_DEVICES=f"{HOST1}@7", VFIO_MODEL_TMPDIR=self.dir,
                      VFIO_MODEL_LOG=self.model_log,
                      VFIO_MODEL_STATE=self.model_state)
+            for k, v in (model_env or {}).items():
+                if v is None:
+                    e.pop(k, None)
+                else:
+                    e[k] = v
         qmp_path = os.path.join(self.dir, "qmp.sock")
         if os.path.exists(qmp_path):
             os.unlink(qmp_path)
@@ -222,6 +230,10 @@ class Machine:
     def status(self):
         return self.qmp.cmd("query-status")["status"]
 
+    def fd_count(self):
+        """QEMU's open file descriptors."""
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
     def kill(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
@@ -259,11 +271,11 @@ class Machine:
         return self.qmp.try_cmd("device_add", driver="vfio-pci", id=dev_id,
                                 host=host, bus="phb1.0", addr=str(slot))
 
-    def unplug(self, dev_id="vfio1", slot=1):
+    def unplug(self, dev_id="vfio1", slot=1, timeout=60):
         """Unplug as a guest would (ask, then isolate the slot's DRC)."""
         self.qmp.cmd("device_del", id=dev_id)
         self.rtas("set-indicator", [9001, phb1_drc(slot), 0], 1)
-        self.qmp.wait_event("DEVICE_DELETED",
+        self.qmp.wait_event("DEVICE_DELETED", timeout=timeout,
                             match=lambda ev: ev["data"].get("device") == dev_id)
 
     def devices(self):
@@ -284,18 +296,28 @@ class Machine:
     def rtas(self, name, args, nret):
         return self.qt.rtas(name, args, nret, self.scratch())
 
-    def create_ddw(self, page_shift, window_shift):
+    def try_create_ddw(self, page_shift, window_shift):
+        """ibm,create-pe-dma-window on PHB 1: (RTAS status, LIOBN, bus
+        offset), the last two valid only with status 0."""
         rets = self.rtas("ibm,create-pe-dma-window",
                          [1 << 11, PHB1_BUID >> 32, PHB1_BUID & 0xffffffff,
                           page_shift, window_shift], 4)
-        if rets[0] != 0:
-            raise RuntimeError(f"ibm,create-pe-dma-window: RTAS status {rets[0]:#x}")
-        return rets[1], (rets[2] << 32) | rets[3]
+        return rets[0], rets[1], (rets[2] << 32) | rets[3]
+
+    def create_ddw(self, page_shift, window_shift):
+        status, liobn, bus = self.try_create_ddw(page_shift, window_shift)
+        if status != 0:
+            raise RuntimeError(f"ibm,create-pe-dma-window: RTAS status {status:#x}")
+        return liobn, bus
+
+    def try_remove_ddw(self, liobn):
+        """ibm,remove-pe-dma-window: the RTAS status."""
+        return self.rtas("ibm,remove-pe-dma-window", [liobn], 1)[0]
 
     def remove_ddw(self, liobn):
-        rets = self.rtas("ibm,remove-pe-dma-window", [liobn], 1)
-        if rets[0] != 0:
-            raise RuntimeError(f"ibm,remove-pe-dma-window: RTAS status {rets[0]:#x}")
+        status = self.try_remove_ddw(liobn)
+        if status != 0:
+            raise RuntimeError(f"ibm,remove-pe-dma-window: RTAS status {status:#x}")
 
     def read_table(self, liobn, bus_offset, page_shift, entries):
         """Every TCE of a window, by H_GET_TCE (fails on any error)."""
@@ -338,12 +360,41 @@ class Machine:
                             int(kv["vaddr"], 16), kv["perm"]))
         return out
 
-    def model_log_lines(self, prefix=""):
+    def model_objects(self):
+        """The snapshot as (kind, {key: value}) pairs, e.g. ("window",
+        {"c": "1", "start": "0x0", ...})."""
+        out = []
+        for line in self.model_snapshot():
+            words = line.split()
+            if words:
+                out.append((words[0], dict(w.split("=", 1) for w in words[1:]
+                                           if "=" in w)))
+        return out
+
+    def model_log_lines(self, prefix="", start=0, end=None):
+        """Lines of the model's event log that start with prefix, from byte
+        offset start (a model_log_size() taken before) to end."""
         try:
-            with open(self.model_log) as f:
-                return [l.rstrip("\n") for l in f if l.startswith(prefix)]
+            with open(self.model_log, "rb") as f:
+                f.seek(start)
+                data = f.read() if end is None else f.read(end - start)
         except FileNotFoundError:
             return []
+        return [l for l in data.decode(errors="replace").splitlines()
+                if l.startswith(prefix)]
+
+    def model_log_size(self):
+        """The event log's size in bytes: mark a point in it (the model
+        writes a line with one write() before its call returns)."""
+        try:
+            return os.path.getsize(self.model_log)
+        except FileNotFoundError:
+            return 0
+
+    def injected(self, start=0, end=None):
+        """The model's log lines of injected failures (VFIO_MODEL_FAIL)."""
+        return [l for l in self.model_log_lines("error ", start, end)
+                if " injected=1 " in l + " "]
 
     def ram_vaddr(self):
         """QEMU's host address of guest RAM (gpa 0), from the model's

@@ -117,10 +117,14 @@ run_suite series scripts/checkpatch.sh "$TREE" patches --results
 # 4. Reliability (reliability/README.md), reduced: 5000 hostile TCE
 #    hypercalls (a random seed, printed on every line) and the probes of the
 #    bugs they found (XFAIL while the bugs are there), then migration with
-#    VFIO. make check-reliability runs them at full size.
+#    VFIO, then the fault sweep (every other failing kernel call of hotplug,
+#    unplug, DDW create/remove and system_reset; known defects XFAIL). make
+#    check-reliability runs them at full size.
 run_suite reliability python3 reliability/hostile.py --calls 5000 \
     --qemu "$B/bin/qemu-system-ppc64" --model "$B/lib/libvfio-model.so"
 run_suite reliability python3 reliability/migration.py --size reduced \
+    --qemu "$B/bin/qemu-system-ppc64" --model "$B/lib/libvfio-model.so"
+run_suite reliability python3 reliability/sweep.py --size reduced \
     --qemu "$B/bin/qemu-system-ppc64" --model "$B/lib/libvfio-model.so"
 
 passed=$(grep -c '^PASS ' "$RESULTS")
