@@ -47,8 +47,9 @@ help:
 	@echo 'make checkpatch run QEMU'"'"'s scripts/checkpatch.pl over every patch'
 	@echo 'make check-bisect  build and test every prefix of the series'
 	@echo 'make check-asan the series'"'"' qtest on an ASan + UBSan build ($(B)/qemu-asan-build)'
-	@echo 'make check-reliability  check-hostile, check-migration, then check-sweep'
-	@echo '                (reliability/README.md; make check runs all three at reduced size)'
+	@echo 'make check-reliability  check-hostile, check-migration, check-sweep, then the storm'
+	@echo '                on the normal build (reliability/README.md; make check runs all'
+	@echo '                four at reduced size; check-storm is the storm under ASan)'
 	@echo 'make check-hostile  $(HOSTILE_CALLS) seeded hostile TCE hypercalls, without and with'
 	@echo '                vfio-pci (the model): H_* codes, tables, host mappings, QEMU alive'
 	@echo '                (HOSTILE_CALLS=N HOSTILE_SEED=S; the seed is printed)'
@@ -57,6 +58,10 @@ help:
 	@echo 'make check-sweep  fault sweep: each failing kernel call of hotplug, unplug, DDW'
 	@echo '                create/remove and system_reset in turn (the model'"'"'s fail points);'
 	@echo '                QEMU refuses or survives cleanly, leaves nothing behind, plugs again'
+	@echo 'make check-storm  $(STORM_CYCLES) random cycles of hotplug/unplug (two groups, two PHBs),'
+	@echo '                DDW create/remove and system_reset per host flavour, on the ASan +'
+	@echo '                UBSan build with the ASan model: no sanitizer report, tables unused,'
+	@echo '                model empty, fds back (STORM_CYCLES=N STORM_SEED=S; seed printed)'
 	@echo 'make clean      remove the build directories, keep the download cache'
 	@echo 'make distclean  remove $(B)/ entirely'
 
@@ -194,7 +199,7 @@ check-clean-room:
 HOSTILE_CALLS ?= 100000
 HOSTILE_SEED  ?=
 RELIABILITY_ARGS = --qemu $(B)/bin/qemu-system-ppc64 --model $(B)/lib/libvfio-model.so
-.PHONY: check-hostile check-migration check-sweep check-reliability
+.PHONY: check-hostile check-migration check-sweep check-reliability check-storm
 check-hostile: build
 	@python3 reliability/hostile.py --calls $(HOSTILE_CALLS) \
 	    $(if $(HOSTILE_SEED),--seed $(HOSTILE_SEED)) $(RELIABILITY_ARGS)
@@ -211,4 +216,20 @@ check-reliability: build
 	    $(if $(HOSTILE_SEED),--seed $(HOSTILE_SEED)) $(RELIABILITY_ARGS) || rc=1; \
 	python3 reliability/migration.py --size full $(RELIABILITY_ARGS) || rc=1; \
 	python3 reliability/sweep.py --size full $(RELIABILITY_ARGS) || rc=1; \
+	python3 reliability/storm.py $(STORM_ARGS) $(RELIABILITY_ARGS) || rc=1; \
 	exit $$rc
+
+# The storm (issue 11, part 3): STORM_CYCLES random operations per host
+# flavour on the ASan + UBSan build of the series (build-asan above) with
+# the model built under ASan + UBSan too (vfio-model/Makefile's check-asan
+# library, against the ASan build's config). Not part of check-reliability,
+# which runs the storm on the normal build; make check runs it reduced.
+STORM_CYCLES ?= 500
+STORM_SEED   ?=
+STORM_ARGS    = --cycles $(STORM_CYCLES) $(if $(STORM_SEED),--seed $(STORM_SEED))
+ASAN_MODEL   := $(abspath $(B))/asan/lib/libvfio-model.so
+check-storm: build-asan
+	@$(STAGE) asan-model $(MAKE) -s -C vfio-model O=$(abspath $(B)) \
+	    QEMU_BUILD=$(abspath $(ASAN_BUILD)) $(ASAN_MODEL)
+	@python3 reliability/storm.py $(STORM_ARGS) \
+	    --qemu $(ASAN_BUILD)/qemu-system-ppc64 --model $(ASAN_MODEL)

@@ -1,10 +1,11 @@
-"""What hostile.py and migration.py share: a pseries QEMU with PHB 1 driven
+"""What hostile.py, migration.py, sweep.py and storm.py share: a pseries QEMU with PHB 1 driven
 over qtest and QMP, optionally with the VFIO model preloaded, and readers of
 the model's state snapshot and event log. Python stdlib only.
 
 The qtest text-protocol client is run/qtest.py, which the benchmark uses too.
 """
 
+import collections
 import json
 import os
 import re
@@ -32,8 +33,20 @@ MASK64 = (1 << 64) - 1
 
 TCE_RO, TCE_WO, TCE_RW = 1, 2, 3
 
-# PHB 1 (index=1), as in tests/qtest/spapr-tce-vfio-test.c
-PHB1_BUID = 0x800000020000000 + 1
+# PHB 1 (index=1), as in tests/qtest/spapr-tce-vfio-test.c; any PHB by
+# its index: phb_buid(), phb_liobn() (SPAPR_PCI_LIOBN: window n of PHB i)
+SPAPR_PCI_BASE_BUID = 0x800000020000000
+
+
+def phb_buid(index):
+    return SPAPR_PCI_BASE_BUID + index
+
+
+def phb_liobn(index, n=0):
+    return 0x80000000 | (index << 8) | n
+
+
+PHB1_BUID = phb_buid(1)
 PHB0_LIOBN = 0x80000000
 PHB0_LIOBN64 = 0x80000001
 PHB1_LIOBN = 0x80000100
@@ -48,13 +61,21 @@ KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 # Words in QEMU's output that mean it died or went wrong (beyond the
 # error_report lines that VFIO prints for TCEs it cannot map)
 FATAL = re.compile(r"assert|Assertion|Aborted|abort\(|hardware error|hw_error|"
-                   r"core dumped|Segmentation|AddressSanitizer|runtime error|"
-                   r"Bail out|\*\*\s*ERROR", re.I)
+                   r"core dumped|Segmentation|AddressSanitizer|LeakSanitizer|"
+                   r"runtime error|Bail out|\*\*\s*ERROR", re.I)
+# A sanitizer's report (ASan, LSan, UBSan) in a sanitized QEMU's output
+SANITIZER = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|"
+                       r"LeakSanitizer|runtime error:|SUMMARY: \w+Sanitizer")
+
+
+def phb_drc(index, slot):
+    """PCI DRC index of slot on the root bus of the PHB of that index."""
+    return 0x40000000 | (index << 16) | (slot << 3)
 
 
 def phb1_drc(slot):
     """PCI DRC index of slot on the root bus of PHB 1."""
-    return 0x40000000 | (1 << 16) | (slot << 3)
+    return phb_drc(1, slot)
 
 
 class QMPError(Exception):
@@ -234,6 +255,41 @@ class Machine:
         """QEMU's open file descriptors."""
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
+    def fd_census(self):
+        """QEMU's open fds by kind (link target without inode numbers)."""
+        d = f"/proc/{self.proc.pid}/fd"
+        out = collections.Counter()
+        for f in os.listdir(d):
+            try:
+                t = os.readlink(f"{d}/{f}")
+            except FileNotFoundError:
+                continue
+            out[re.sub(r"\[\d+\]|\s*\(deleted\)", "", t)] += 1
+        return out
+
+    def model_own_fds(self):
+        """The fds the model itself holds in QEMU, by fd_census() kind
+        (vfio-model/README.md): its state socket, made at the first open of
+        a /dev/vfio node, and a memfd behind each host device's regions,
+        made at that device's first open. They stay open until exit."""
+        extra = collections.Counter()
+        log = self.model_log_lines()
+        if any(l.startswith(("group-open ", "container-open ")) for l in log):
+            extra["socket:"] += 1
+        devs = {l.split("dev=", 1)[1].split()[0] for l in log
+                if l.startswith("device-open ")}
+        if devs:
+            extra["/memfd:vfio-model-device"] += len(devs)
+        return extra
+
+    def fd_diff(self, base):
+        """How QEMU's fds differ from base (an fd_census() taken with no VFIO
+        device) plus the model's own: '' when they are the same."""
+        now, want = self.fd_census(), base + self.model_own_fds()
+        more, fewer = now - want, want - now
+        return ", ".join([f"{c} more {k}" for k, c in more.items()] +
+                         [f"{c} fewer {k}" for k, c in fewer.items()])
+
     def kill(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
@@ -267,14 +323,15 @@ class Machine:
         return {p: self.qom(path, p) for p in
                 ("x-vfio-in-use", "x-in-kvm", "x-vfio-starts", "x-vfio-stops")}
 
-    def plug(self, dev_id="vfio1", host=HOST1, slot=1):
+    def plug(self, dev_id="vfio1", host=HOST1, slot=1, phb=1):
+        """device_add vfio-pci on the root bus of PHB phb (its id is phbN)."""
         return self.qmp.try_cmd("device_add", driver="vfio-pci", id=dev_id,
-                                host=host, bus="phb1.0", addr=str(slot))
+                                host=host, bus=f"phb{phb}.0", addr=str(slot))
 
-    def unplug(self, dev_id="vfio1", slot=1, timeout=60):
+    def unplug(self, dev_id="vfio1", slot=1, timeout=60, phb=1):
         """Unplug as a guest would (ask, then isolate the slot's DRC)."""
         self.qmp.cmd("device_del", id=dev_id)
-        self.rtas("set-indicator", [9001, phb1_drc(slot), 0], 1)
+        self.rtas("set-indicator", [9001, phb_drc(phb, slot), 0], 1)
         self.qmp.wait_event("DEVICE_DELETED", timeout=timeout,
                             match=lambda ev: ev["data"].get("device") == dev_id)
 
@@ -296,11 +353,11 @@ class Machine:
     def rtas(self, name, args, nret):
         return self.qt.rtas(name, args, nret, self.scratch())
 
-    def try_create_ddw(self, page_shift, window_shift):
-        """ibm,create-pe-dma-window on PHB 1: (RTAS status, LIOBN, bus
-        offset), the last two valid only with status 0."""
+    def try_create_ddw(self, page_shift, window_shift, buid=PHB1_BUID):
+        """ibm,create-pe-dma-window on PHB 1 (or the PHB of buid): (RTAS
+        status, LIOBN, bus offset), the last two valid only with status 0."""
         rets = self.rtas("ibm,create-pe-dma-window",
-                         [1 << 11, PHB1_BUID >> 32, PHB1_BUID & 0xffffffff,
+                         [1 << 11, buid >> 32, buid & 0xffffffff,
                           page_shift, window_shift], 4)
         return rets[0], rets[1], (rets[2] << 32) | rets[3]
 

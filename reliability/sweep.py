@@ -79,7 +79,6 @@ summary per operation, and exits non-zero on any failure.
 import argparse
 import collections
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -245,19 +244,6 @@ SCENARIOS = [
 ]
 
 
-def fd_census(m):
-    """QEMU's open fds by kind (link target without inode numbers)."""
-    d = f"/proc/{m.proc.pid}/fd"
-    out = collections.Counter()
-    for f in os.listdir(d):
-        try:
-            t = os.readlink(f"{d}/{f}")
-        except FileNotFoundError:
-            continue
-        out[re.sub(r"\[\d+\]|\s*\(deleted\)", "", t)] += 1
-    return out
-
-
 class Dead(Exception):
     """QEMU went away during a step."""
 
@@ -289,27 +275,16 @@ class Run:
                          dma_win_size=self.sc.default_size
                          if self.sc.default_size != 1 * GiB else None)
         self.w = World(self.sc.default_size)
-        self.fd_base = fd_census(self.m)
+        self.fd_base = self.m.fd_census()
 
     def check_fds(self, when):
         """With no device attached, QEMU holds no more fds than at its start,
         but the model's own: its state socket (made at the first open of a
         /dev/vfio node) and the memfd behind the device's regions (made at
-        its first open), vfio-model/README.md."""
-        now = fd_census(self.m)
-        extra = collections.Counter()
-        log = self.m.model_log_lines()
-        if any(l.startswith(("group-open ", "container-open ")) for l in log):
-            extra["socket:"] += 1
-        if any(l.startswith("device-open ") for l in log):
-            extra["/memfd:vfio-model-device"] += 1
-        want = self.fd_base + extra
-        if now != want:
-            more, fewer = now - want, want - now
-            self.problems.append(
-                f"{when}: QEMU's fds: " +
-                ", ".join([f"{c} more {k}" for k, c in more.items()] +
-                          [f"{c} fewer {k}" for k, c in fewer.items()]))
+        its first open), vfio-model/README.md (Machine.model_own_fds())."""
+        diff = self.m.fd_diff(self.fd_base)
+        if diff:
+            self.problems.append(f"{when}: QEMU's fds: {diff}")
 
     # --- steps ------------------------------------------------------------
 

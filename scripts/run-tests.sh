@@ -118,13 +118,19 @@ run_suite series scripts/checkpatch.sh "$TREE" patches --results
 #    hypercalls (a random seed, printed on every line) and the probes of the
 #    bugs they found (XFAIL while the bugs are there), then migration with
 #    VFIO, then the fault sweep (every other failing kernel call of hotplug,
-#    unplug, DDW create/remove and system_reset; known defects XFAIL). make
-#    check-reliability runs them at full size.
+#    unplug, DDW create/remove and system_reset; known defects XFAIL), then
+#    the storm (100 random cycles of hotplug/unplug of two groups on two
+#    PHBs, DDW create/remove and system_reset per host flavour, a random
+#    seed; on this build, without sanitizers, which it says: make
+#    check-storm runs 500 under ASan + UBSan). make check-reliability runs
+#    them at full size.
 run_suite reliability python3 reliability/hostile.py --calls 5000 \
     --qemu "$B/bin/qemu-system-ppc64" --model "$B/lib/libvfio-model.so"
 run_suite reliability python3 reliability/migration.py --size reduced \
     --qemu "$B/bin/qemu-system-ppc64" --model "$B/lib/libvfio-model.so"
 run_suite reliability python3 reliability/sweep.py --size reduced \
+    --qemu "$B/bin/qemu-system-ppc64" --model "$B/lib/libvfio-model.so"
+run_suite reliability python3 reliability/storm.py --cycles 100 --check-every 10 \
     --qemu "$B/bin/qemu-system-ppc64" --model "$B/lib/libvfio-model.so"
 
 passed=$(grep -c '^PASS ' "$RESULTS")
