@@ -21,6 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "run"))
 from qtest import QTest, QTestError  # noqa: E402,F401
+from qmp import connect_unix  # noqa: E402
 
 # Hypercalls (the four the qtest "hcall" command makes) and their returns
 H_GET_TCE, H_PUT_TCE, H_STUFF_TCE, H_PUT_TCE_INDIRECT = 0x1C, 0x20, 0x138, 0x13C
@@ -88,17 +89,9 @@ class QMP:
     def __init__(self, path, proc, timeout=60):
         self.events = []
         self.proc = proc
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(path)
-                break
-            except (FileNotFoundError, ConnectionRefusedError):
-                self.sock.close()
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise QMPError("QEMU did not start its QMP monitor")
-                time.sleep(0.05)
+        self.sock = connect_unix(path, timeout, lambda: proc.poll() is None)
+        if not self.sock:
+            raise QMPError("QEMU did not start its QMP monitor")
         self.sock.settimeout(timeout)
         self.file = self.sock.makefile("rw")
         self._read()                                    # the greeting

@@ -12,6 +12,22 @@ class QMPError(Exception):
     pass
 
 
+def connect_unix(path, timeout, alive=lambda: True):
+    """A socket connected to the Unix socket path once something listens
+    there; None if alive() turns false or timeout seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+            return sock
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            if not alive() or time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+
+
 class QEMU:
     """A QEMU process with a QMP monitor; use as a context manager."""
 
@@ -24,16 +40,10 @@ class QEMU:
             [binary, "-qmp", f"unix:{self.path},server=on,wait=on"] + args,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, env=env)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.sock.connect(self.path)
-                break
-            except (FileNotFoundError, ConnectionRefusedError):
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise QMPError("QEMU did not start:\n" + self.output())
-                time.sleep(0.05)
+        self.sock = connect_unix(self.path, timeout,
+                                 lambda: self.proc.poll() is None)
+        if not self.sock:
+            raise QMPError("QEMU did not start:\n" + self.output())
         self.file = self.sock.makefile("rw")
         self._read()                                  # the greeting
         self.cmd("qmp_capabilities")
