@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Probes for the two QEMU bugs that hostile.py found (README.md, "Bugs
-found"), each in a QEMU of its own with vfio-pci on PHB 1 and the VFIO model:
+found"), which stock QEMU 10.0.13 has and the series fixes (patches 16 and
+15), each in a QEMU of its own with vfio-pci on PHB 1 and the VFIO model:
 
   stale-host-mapping  H_PUT_TCE of a TCE that gives access to no guest RAM,
                       over a mapped entry: QEMU says H_SUCCESS and stores
@@ -12,7 +13,7 @@ found"), each in a QEMU of its own with vfio-pci on PHB 1 and the VFIO model:
                       the hidden one, which the host cannot place, and QEMU
                       aborts ("vfio: DMA mapping failed, unable to continue").
 
-Each prints "XFAIL probe/NAME: ..." while the bug is there, "PASS probe/NAME"
+Each prints "XFAIL probe/NAME: ..." while the bug is there (stock), "PASS probe/NAME"
 once QEMU behaves (the table and the host agree; QEMU refuses or places the
 window elsewhere and lives), "FAIL probe/NAME: ..." for anything else. They
 need no QOM property of the series, so stock QEMU + the qtest hcall patch
@@ -52,7 +53,8 @@ def probe_stale_host_mapping(m):
     if r1 != H_SUCCESS or rc != H_SUCCESS:
         return "FAIL", seq
     if r2 == H_SUCCESS and regs[0] == bad and host == (0x1000000, "rw"):
-        return "XFAIL", "the host keeps the old page (issue 11): " + seq
+        return "XFAIL", ("the host keeps the old page (stock QEMU; series "
+                         "patch 16 fixes it): " + seq)
     table = regs[0]
     if (table == bad and host is None) or (table == good and host == (0x1000000, "rw")):
         return "PASS", seq
@@ -82,7 +84,7 @@ def probe_ddw_overlap_abort(m):
         out = m.output()
         if "DMA mapping failed" in out and rets[0] == 0 and \
                 (rets[2] << 32 | rets[3]) == PHB1_DDW_ADDR:
-            return "XFAIL", "QEMU aborts (issue 11): " + seq + " (" + \
+            return "XFAIL", "QEMU aborts (stock QEMU; series patch 15 fixes it): " + seq + " (" + \
                 next(l for l in out.splitlines() if "hardware error" in l) + ")"
         return "FAIL", seq + ": " + "; ".join(l for l in out.splitlines()
                                               if FATAL.search(l))[:300]

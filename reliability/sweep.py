@@ -67,13 +67,14 @@ Each run is a fresh QEMU. After the operation:
     the model empty and QEMU's fd count as before the clean plug.
 
 A run is "refused" (the operation failed cleanly), "survived" (it
-succeeded despite the failure), "XFAIL" (a known defect the series does
-not fix yet, issue 11; reported, not counted as passed) or "FAIL".
+succeeded despite the failure) or "FAIL". A default window that the host
+refuses on reset (or when the last window goes) survives without host
+backing: QEMU says so, VFIO does not use it, the host has no window and
+no mapping for it, until the device is plugged again.
 
 Usage: sweep.py [--size full|reduced] [--scenarios a,b] [--verbose]
 Prints "PASS sweep/SCENARIO: ..." / "FAIL sweep/SCENARIO: why" per
-scenario, "XFAIL sweep/SCENARIO/DEFECT: ..." per known defect seen, a
-summary per operation, and exits non-zero on any failure.
+scenario, a summary per operation, and exits non-zero on any failure.
 """
 
 import argparse
@@ -157,20 +158,8 @@ def ddw_tces(entries):
 NEW_TCE = {PHB1_LIOBN: (7, 0xC800000 | TCE_RW),
            PHB1_LIOBN64: (9, 0xD200000 | TCE_RW)}
 
-# Known defects the series does not fix yet (issue 11): name -> text
-KNOWN = {
-    "default-window-refused":
-        "issue 11: the default window that spapr_phb_dma_reset() re-creates "
-        "(system_reset, or the guest removing its last window) cannot be "
-        "refused: QEMU stops with hw_error \"vfio: DMA mapping failed, "
-        "unable to continue\" when the host refuses it (cover letter, "
-        "\"Not addressed\")",
-    "map-failure-ignored":
-        "issue 11: a VFIO_IOMMU_MAP_DMA that the host refuses while VFIO "
-        "replays a table is reported (\"vfio_container_dma_map(...) = -12\") "
-        "and ignored: the operation succeeds with valid TCEs the host does "
-        "not map, so the device's DMA to them faults (stock 10.0.13 too)",
-}
+# What QEMU says when it keeps a window that the host refused to back
+UNBACKED = "passthrough devices cannot DMA through this window until the next reset"
 
 
 class Win:
@@ -178,6 +167,7 @@ class Win:
         self.bus, self.shift, self.n = bus, shift, entries
         self.tces = {}
         self.zeros = set()          # entries that must read 0 (after a reset)
+        self.unbacked = False       # the host refused it: no VFIO use
 
 
 class World:
@@ -188,6 +178,12 @@ class World:
         self.default_size = default_size
         self.windows = {PHB1_LIOBN: Win(0, 12, default_size >> 12)}
         self.attached = False
+
+    def attach(self):
+        """A device plugged: its new container gets every window."""
+        self.attached = True
+        for w in self.windows.values():
+            w.unbacked = False
 
     def reset_windows(self):
         """Only the default window, empty: every TCE put before reads 0."""
@@ -201,6 +197,8 @@ class World:
         pages."""
         out = {}
         for w in self.windows.values():
+            if w.unbacked:
+                continue
             for i, tce in w.tces.items():
                 m = tce_mapping(tce, w.shift, RAM)
                 if m and m is not UNMAPPABLE:
@@ -254,11 +252,9 @@ class Run:
     def __init__(self, sweep, sc, rules, label):
         self.sw, self.sc, self.rules, self.label = sweep, sc, rules, label
         self.problems = []          # what failed a check
-        self.missing = {}           # iova -> (gpa, perm) the host lacks
         self.outcome = None         # refused | survived | clean | died
         self.detail = ""
         self.injected = []          # the op's injected-failure log lines
-        self.xfail = None
         self.note = ""
 
     def host_broken(self):
@@ -309,7 +305,7 @@ class Run:
             kind, val = m.plug(DEV)
             if kind == "error":
                 raise RuntimeError(f"device_add: {val}")
-            w.attached = True
+            w.attach()
         else:
             raise ValueError(name)
 
@@ -320,6 +316,7 @@ class Run:
     def operation(self):
         """Run the operation: sets outcome refused/survived (or problems)."""
         m, w, op = self.m, self.w, self.sc.op
+        self.op_mark = m.model_log_size()
         if op == "plug":
             kind, val = m.plug(DEV)
             if kind == "error":
@@ -328,7 +325,8 @@ class Run:
                     self.problems.append(f"device_add error does not name the "
                                          f"device: {val!r}")
             else:
-                self.outcome, w.attached = "ok", True
+                self.outcome = "ok"
+                w.attach()
         elif op == "unplug":
             m.unplug(DEV, timeout=30)
             self.outcome, w.attached = "ok", False
@@ -352,14 +350,28 @@ class Run:
             del w.windows[PHB1_LIOBN64]
             if not w.windows:           # the last one: the default comes back
                 w.reset_windows()
+                self.default_window_back()
             self.outcome = "ok"
         elif op == "reset":
             m.qmp.cmd("system_reset")
             m.qmp.wait_event("RESET", timeout=30)
             w.reset_windows()
+            self.default_window_back()
             self.outcome = "ok"
         else:
             raise ValueError(op)
+
+    def default_window_back(self):
+        """The default window is back; if its creation failed, the host
+        may have refused it, which QEMU says on its stderr (the line can
+        land in the file a little after the RTAS or QMP reply)."""
+        if not self.w.attached or not any(
+                "op=TCE_CREATE" in l for l in self.m.injected(self.op_mark)):
+            return
+        deadline = time.monotonic() + 5
+        while UNBACKED not in self.m.output() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.w.windows[PHB1_LIOBN].unbacked = UNBACKED in self.m.output()
 
     # --- checks -----------------------------------------------------------
 
@@ -401,7 +413,8 @@ class Run:
         for liobn, path in ((PHB1_LIOBN, PHB1_TCET), (PHB1_LIOBN64, PHB1_TCET64),
                             (None, self.phb0_tcet()))[:3 if self.sw.vfio_qom(m) else 0]:
             st = m.tcet_state(path)
-            want = w.attached and liobn in w.windows
+            want = w.attached and liobn in w.windows and \
+                not w.windows[liobn].unbacked
             used = st["x-vfio-starts"] - st["x-vfio-stops"]
             if st["x-vfio-in-use"] != want or used != int(want) or st["x-in-kvm"]:
                 bad.append(f"{path.rsplit('/', 1)[-1]}: in-use "
@@ -439,7 +452,8 @@ class Run:
         if v2 and mem != [RAM]:
             bad.append(f"preregistered {[hex(x) for x in mem]}, not guest RAM")
         wins = sorted((int(r["start"], 16), int(r["size"], 16)) for r in by["window"])
-        want = sorted((x.bus, x.n << x.shift) for x in w.windows.values())
+        want = sorted((x.bus, x.n << x.shift) for x in w.windows.values()
+                      if not x.unbacked)
         if not v2:
             # QEMU fell back to v1 (SET_IOMMU of v2 failed): the host's own
             # 32-bit window, which must hold the guest's (QEMU makes none)
@@ -472,7 +486,6 @@ class Run:
             other = [i for i in set(vp) | set(gp) if vp.get(i) != gp.get(i)
                      and i not in missing]
             if missing and not other:
-                self.missing.update(missing)
                 bad.append(f"{len(missing)} valid TCE pages not mapped by the "
                            f"host (first iova {min(missing):#x})")
             else:
@@ -546,7 +559,7 @@ class Run:
             if kind == "error":
                 self.problems.append(f"clean hot-plug refused: {val}")
                 return
-            w.attached = True
+            w.attach()
             if not self.check("clean hot-plug"):
                 return
             for liobn, (i, tce) in NEW_TCE.items():
@@ -588,39 +601,18 @@ class Run:
         if not self.injected:
             self.injected = m.injected(0)   # to name the failure if it died
         self.classify(status, out, fatal)
-        if self.xfail is None and not self.problems and not self.sw.a.keep:
+        if not self.problems and not self.sw.a.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def classify(self, status, out, fatal):
-        ops = {l.split()[1] for l in self.injected}
         if self.outcome == "died":
-            if ("vfio: DMA mapping failed, unable to continue" in out and
-                    self.sc.op in ("reset", "ddw-remove") and
-                    ops == {"op=TCE_CREATE"} and not self.problems):
-                self.xfail = "default-window-refused"
-            else:
-                self.problems.append(f"QEMU died ({status}): {self.detail}; " +
-                                     "; ".join(fatal)[:400])
+            self.problems.append(f"QEMU died ({status}): {self.detail}; " +
+                                 "; ".join(fatal)[:400])
             return
         if status != 0:
             self.problems.append(f"QEMU exited with {status}")
         if fatal:
             self.problems.append("QEMU printed: " + "; ".join(fatal)[:400])
-        if self.missing and "vfio_container_dma_map(" in out:
-            # the only difference: pages an injected MAP_DMA failed to map
-            ranges = []
-            for l in self.injected:
-                kv = dict(x.split("=", 1) for x in l.split()[1:] if "=" in x)
-                if kv.get("op") == "MAP_DMA":
-                    ranges.append((int(kv["iova"], 16), int(kv["size"], 16)))
-            inside = all(any(a <= i < a + s for a, s in ranges) for i in self.missing)
-            mapped_only = [p for p in self.problems if "not mapped by the host" in p]
-            if inside and len(mapped_only) == len(self.problems):
-                self.xfail = "map-failure-ignored"
-                self.problems = []
-                return
-        if self.missing:
-            pass            # stays a failure
 
 
 class Sweep:
@@ -645,9 +637,8 @@ class Sweep:
         r = Run(self, sc, rules, label)
         r.go()
         self.runs += 1
-        if self.a.verbose or r.problems or r.xfail:
-            what = r.xfail and f"XFAIL {r.xfail}" or \
-                (f"FAIL: {'; '.join(r.problems)}" if r.problems else r.outcome)
+        if self.a.verbose or r.problems:
+            what = f"FAIL: {'; '.join(r.problems)}" if r.problems else r.outcome
             print(f"  {sc.name} {label}: {self.point(r)}: {what}", flush=True)
         return r
 
@@ -771,13 +762,9 @@ class Summary:
         self.runs, self.secs, self.k_any, self.stride = runs, secs, k_any, stride
         self.consumed = [r for _, _, r in results if r.injected]
         self.outcomes = collections.Counter(
-            "XFAIL" if r.xfail else "FAIL" if r.problems else r.outcome
+            "FAIL" if r.problems else r.outcome
             for _, _, r in results if r.injected)
         self.fails = [(mode, lab, r) for mode, lab, r in results if r.problems]
-        self.xfails = collections.defaultdict(list)
-        for mode, lab, r in results:
-            if r.xfail:
-                self.xfails[r.xfail].append(r.label)
         self.n_any = sum(1 for m, _, r in results if m == "any" and r.injected)
         self.n_errno = sum(1 for m, _, r in results if m == "errno" and r.injected)
         self.n_persist = sum(1 for m, _, r in results if m == "persist")
@@ -796,7 +783,7 @@ class Summary:
             parts.append(f", {self.n_persist} persistent")
         o = self.outcomes
         return (f"{sc.name}: " + "".join(parts) + f"), {o['refused']} refused cleanly, "
-                f"{o['survived']} survived, {o['XFAIL']} XFAIL, {o['FAIL']} FAIL"
+                f"{o['survived']} survived, {o['FAIL']} FAIL"
                 + (f" ({self.n_host_broken} left the host's PE on its failed list: "
                    f"the clean hot-plug refused by the host, as it must be)"
                    if self.n_host_broken else "") + "; "
@@ -846,11 +833,6 @@ def main():
         s = sw.scenario(sc, a.size)
         summaries.append(s)
         print(s.line(), flush=True)
-        for name, labels in sorted(s.xfails.items()):
-            print(f"XFAIL sweep/{sc.name}/{name}: {KNOWN[name]}: {len(labels)} "
-                  f"run{'s' if len(labels) > 1 else ''} "
-                  f"({', '.join(labels[:8])}{', ...' if len(labels) > 8 else ''})",
-                  flush=True)
         if s.fails:
             failed += 1
             first = s.fails[0][2]
@@ -863,7 +845,6 @@ def main():
             print(f"PASS sweep/{sc.name}: " + (
                   f"{len(s.consumed)} points, {o['refused']} refused cleanly, "
                   f"{o['survived']} survived"
-                  + (f" ({o['XFAIL']} XFAIL, not counted)" if o["XFAIL"] else "")
                   if s.consumed else "no failure point (the operation makes no "
                   "kernel call that can fail); the operation itself checked"),
                   flush=True)
@@ -872,7 +853,7 @@ def main():
         total.update(s.outcomes)
     print(f"summary: {sum(len(s.consumed) for s in summaries)} failure points over "
           f"{len(summaries)} operations: {total['refused']} refused cleanly, "
-          f"{total['survived']} survived, {total['XFAIL']} XFAIL, "
+          f"{total['survived']} survived, "
           f"{total['FAIL']} FAIL; {sw.runs} QEMU runs in "
           f"{time.monotonic() - t0:.0f} s", flush=True)
     if not failed and not a.keep:

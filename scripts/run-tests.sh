@@ -101,7 +101,7 @@ fi
 run_suite vfio-model make -s -C vfio-model check O="$B"
 run_suite vfio-model-asan make -s -C vfio-model check-asan O="$B"
 run_suite vfio-model-qemu-series make -s -C vfio-model check-qemu O="$B" \
-    QEMU="$B/bin/qemu-system-ppc64"
+    QEMU="$B/bin/qemu-system-ppc64" SERIES=1
 run_suite vfio-model-qemu-stock make -s -C vfio-model check-qemu O="$B" \
     QEMU="$B/bin/qemu-system-ppc64-stock"
 
