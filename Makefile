@@ -20,13 +20,15 @@ QEMU_TARGETS := qemu-system-ppc64 qemu-img $(addprefix tests/qtest/,$(QTESTS)) \
                 $(MODEL_MODULE)
 
 .PHONY: all build deps fetch tree configure stock stock-hcall model check run bench \
-        export export-check checkpatch check-bisect clean distclean help
+        export export-check checkpatch check-bisect clean distclean help \
+        fetch-11 tree-11 build-11 export-11
 
 all: build
 
 help:
 	@echo 'make            install what is missing, fetch QEMU, apply the series, build'
-	@echo 'make check      the same, then build stock QEMU and run every test'
+	@echo 'make check      the same, then build stock QEMU and the port to QEMU 11.1, and'
+	@echo '                run every test of both series'
 	@echo 'make run        the same set-up as make, then the main job: a passthrough device'
 	@echo '                plugged and unplugged, with the TCE tables and host state at each step'
 	@echo 'make bench      hot-plug replay, TCE update and RSS scenarios, the series against'
@@ -43,8 +45,13 @@ help:
 	@echo '                CLEAN_ROOM_RELEASES=trixie for one)'
 	@echo 'make tree       only set up $(TREE): QEMU with the series as git commits'
 	@echo 'make export     write the commits of $(TREE) back to patches/'
-	@echo 'make export-check  fail if $(TREE) holds work that is not in patches/'
-	@echo 'make checkpatch run QEMU'"'"'s scripts/checkpatch.pl over every patch'
+	@echo 'make export-check  fail if $(TREE) or $(TREE11) holds work that is not in'
+	@echo '                patches/ or $(PATCHES11)/'
+	@echo 'make checkpatch run QEMU'"'"'s scripts/checkpatch.pl over every patch (each series'
+	@echo '                with its own QEMU'"'"'s)'
+	@echo 'make build-11   the port: QEMU 11.1 from Debian'"'"'s archive with $(PATCHES11)/ in'
+	@echo '                $(TREE11), built in $(QEMU11_BUILD) (make tree-11: only the tree)'
+	@echo 'make export-11  write the commits of $(TREE11) back to $(PATCHES11)/'
 	@echo 'make check-bisect  build and test every prefix of the series'
 	@echo 'make check-asan the series'"'"' qtest on an ASan + UBSan build ($(B)/qemu-asan-build)'
 	@echo 'make check-reliability  check-hostile, check-migration, check-sweep, then the storm'
@@ -93,8 +100,32 @@ stock: fetch
 	@mkdir -p $(B)/bin
 	@ln -sfn ../stock-build/qemu-system-ppc64 $(B)/bin/qemu-system-ppc64-stock
 
-check: build stock
+check: build stock build-11
 	@$(STAGE) test scripts/run-tests.sh $(B) $(QTESTS)
+
+# The series ported to the newest QEMU 11.x that Debian's archive serves
+# (patches-11.1/): the same patches, in the same order, with the same
+# subjects (scripts/check-lockstep.py), built and tested next to 10.0.13.
+PATCHES11    := patches-11.1
+TREE11       := $(B)/qemu-11
+QEMU11_BUILD := $(B)/qemu-11-build
+TARBALL11    := $(CACHE)/qemu11-orig.tar.xz
+# qemu.qmp for QEMU 11's configure, unpacked from sid's python3-qemu-qmp
+QEMU11_PY    := $(abspath $(CACHE))/qemu11-python/usr/lib/python3/dist-packages
+
+fetch-11: deps
+	@$(STAGE) fetch-11 scripts/fetch-qemu.sh $(CACHE) 11.1
+
+tree-11: fetch-11
+	@$(STAGE) apply-11 scripts/apply-series.sh $(TARBALL11) $(TREE11) $(PATCHES11)
+
+build-11: tree-11
+	@PYTHONPATH=$(QEMU11_PY) $(STAGE) configure-11 scripts/configure-qemu.sh \
+	    $(TREE11) $(QEMU11_BUILD)
+	@$(STAGE) build-11 ninja -C $(QEMU11_BUILD) $(QEMU_TARGETS)
+
+export-11:
+	@scripts/export-series.sh export $(TREE11) $(PATCHES11)
 
 # The benchmark's baseline: stock plus only patch 4 (the qtest "hcall"
 # command), since its scenarios put TCEs from qtest.
@@ -133,9 +164,11 @@ export:
 
 export-check:
 	@scripts/export-series.sh check $(TREE) patches
+	@if [ -d $(TREE11)/.git ]; then scripts/export-series.sh check $(TREE11) $(PATCHES11); fi
 
-checkpatch: tree
+checkpatch: tree tree-11
 	@scripts/checkpatch.sh $(TREE) patches
+	@scripts/checkpatch.sh $(TREE11) $(PATCHES11)
 
 check-bisect: fetch
 	@scripts/check-bisect.sh $(B) $(TARBALL) $(QTESTS)
@@ -143,7 +176,10 @@ check-bisect: fetch
 clean:
 	@if [ -d $(TREE) ] && ! scripts/export-series.sh check $(TREE) patches >/dev/null 2>&1; then \
 	    echo "clean: $(TREE) holds work not in patches/: run make export first" >&2; exit 1; fi
-	rm -rf $(TREE) $(QEMU_BUILD) $(STOCK_SRC) $(STOCK_BUILD) $(B)/qemu-asan-build \
+	@if [ -d $(TREE11) ] && ! scripts/export-series.sh check $(TREE11) $(PATCHES11) >/dev/null 2>&1; then \
+	    echo "clean: $(TREE11) holds work not in $(PATCHES11)/: run make export-11 first" >&2; exit 1; fi
+	rm -rf $(TREE) $(QEMU_BUILD) $(TREE11) $(QEMU11_BUILD) \
+	    $(STOCK_SRC) $(STOCK_BUILD) $(B)/qemu-asan-build \
 	    $(STOCK_HCALL_SRC) $(STOCK_HCALL_BUILD) \
 	    $(B)/bin $(B)/lib $(B)/tests
 

@@ -20,7 +20,9 @@ trixie)   BPO= ;;
 esac
 
 # Packages from the release suite, then those that need a newer suite on 12.
-PKGS="build-essential pkg-config git xz-utils perl python3 python3-venv
+# (device-tree-compiler: QEMU 11 compiles the PPC dtbs that Debian's "+ds"
+# tarball leaves out.)
+PKGS="build-essential pkg-config git xz-utils perl python3 python3-venv device-tree-compiler
       libglib2.0-dev libpixman-1-dev libfdt-dev ninja-build
       qemu-system-data seabios ipxe-qemu"
 NEWER_PKGS="meson python3-pycotap"

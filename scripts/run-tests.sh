@@ -8,6 +8,9 @@ B=$(realpath "${1:?usage: run-tests.sh BUILD_DIR QTEST...}")
 shift
 QEMU_BUILD=$B/qemu-build
 TREE=$B/qemu
+# The port to QEMU 11.1 (patches-11.1/), built by make build-11
+QEMU11_BUILD=$B/qemu-11-build
+TREE11=$B/qemu-11
 RESULTS=$B/test-results.txt
 cd "$(dirname "$0")/.."
 : > "$RESULTS"
@@ -43,14 +46,17 @@ run_suite() {
     fi
 }
 
-# 1. QEMU's qtests and the series' own, through meson test.
-names=()
-for t in "$@"; do names+=("qtest-ppc64/$t"); done
-meson test -C "$QEMU_BUILD" --no-rebuild --print-errorlogs "${names[@]}" \
-    > "$B/meson-test.log" 2>&1
-grep -E '^ *[0-9]+/[0-9]+ ' "$B/meson-test.log"
-while read -r res name why; do record "$res" "$name" "$why"; done < <(
-python3 - "$QEMU_BUILD/meson-logs/testlog.json" "$OWN_QTESTS" "$@" <<'PY'
+# 1. QEMU's qtests and the series' own, through meson test, in the build of
+#    each series: run_qtests LABEL BUILD QTEST...
+run_qtests() {
+    local label=$1 build=$2 names=() t
+    shift 2
+    for t in "$@"; do names+=("qtest-ppc64/$t"); done
+    meson test -C "$build" --no-rebuild --print-errorlogs "${names[@]}" \
+        > "$build/meson-test-run.log" 2>&1
+    grep -E '^ *[0-9]+/[0-9]+ ' "$build/meson-test-run.log"
+    while read -r res name why; do record "$res" "$label$name" "$why"; done < <(
+python3 - "$build/meson-logs/testlog.json" "$OWN_QTESTS" "$@" <<'PY'
 import json, sys
 log, own, wanted = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
 seen = {}
@@ -71,7 +77,11 @@ for name in wanted:
         note = f"({len(skips)} subtests skipped by QEMU itself)" if skips else ""
         print(f"PASS qtest-ppc64/{name} {note}")
 PY
-)
+    )
+}
+run_qtests "" "$QEMU_BUILD" "$@"
+cp "$QEMU_BUILD/meson-test-run.log" "$B/meson-test.log"
+run_qtests "qemu-11.1/" "$QEMU11_BUILD" "$@"
 
 # 1b. The series' qtest keeps a preload of its caller's (an ASan runtime,
 #     say) and adds the model after it: one case, under a marking library.
@@ -113,6 +123,17 @@ else
     record FAIL "series/export-is-stable" "$(echo "$out" | head -n 3 | tr '\n' ' ')"
 fi
 run_suite series scripts/checkpatch.sh "$TREE" patches --results
+
+# 3b. The port to QEMU 11.1: it re-exports unchanged, QEMU 11.1's own
+#     checkpatch passes every patch, and it is in step with patches/ (the
+#     same patches, in the same order, with the same subjects).
+if out=$(scripts/export-series.sh check "$TREE11" patches-11.1 2>&1); then
+    record PASS "series-11.1/export-is-stable"
+else
+    record FAIL "series-11.1/export-is-stable" "$(echo "$out" | head -n 3 | tr '\n' ' ')"
+fi
+run_suite series-11.1 scripts/checkpatch.sh "$TREE11" patches-11.1 --results
+run_suite series python3 scripts/check-lockstep.py patches patches-11.1
 
 # 4. Reliability (reliability/README.md), reduced: 5000 hostile TCE
 #    hypercalls (a random seed, printed on every line) and the probes of the
