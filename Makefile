@@ -21,7 +21,7 @@ QEMU_TARGETS := qemu-system-ppc64 qemu-img $(addprefix tests/qtest/,$(QTESTS)) \
 
 .PHONY: all build deps fetch tree configure stock stock-hcall model check run bench \
         export export-check checkpatch check-bisect clean distclean help \
-        fetch-11 tree-11 build-11 export-11
+        fetch-11 tree-11 build-11 export-11 check-bisect-11
 
 all: build
 
@@ -52,7 +52,8 @@ help:
 	@echo 'make build-11   the port: QEMU 11.1 from Debian'"'"'s archive with $(PATCHES11)/ in'
 	@echo '                $(TREE11), built in $(QEMU11_BUILD) (make tree-11: only the tree)'
 	@echo 'make export-11  write the commits of $(TREE11) back to $(PATCHES11)/'
-	@echo 'make check-bisect  build and test every prefix of the series'
+	@echo 'make check-bisect  build and test every prefix of the series (check-bisect-11:'
+	@echo '                of the port to 11.1)'
 	@echo 'make check-asan the series'"'"' qtest on an ASan + UBSan build ($(B)/qemu-asan-build)'
 	@echo 'make check-reliability  check-hostile, check-migration, check-sweep, then the storm'
 	@echo '                on the normal build (reliability/README.md; make check runs all'
@@ -172,6 +173,10 @@ checkpatch: tree tree-11
 
 check-bisect: fetch
 	@scripts/check-bisect.sh $(B) $(TARBALL) $(QTESTS)
+
+check-bisect-11: fetch-11
+	@BISECT_PATCHES=$(PATCHES11) PYTHONPATH=$(QEMU11_PY) \
+	    scripts/check-bisect.sh $(B) $(TARBALL11) $(QTESTS)
 
 clean:
 	@if [ -d $(TREE) ] && ! scripts/export-series.sh check $(TREE) patches >/dev/null 2>&1; then \

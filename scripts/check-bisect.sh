@@ -2,17 +2,20 @@
 # Prove the series bisectable: apply it one patch at a time to a clean tree
 # of its own, and after each patch build, run the qtests that exist at that
 # point and checkpatch that patch. Slow (it builds every prefix); not part
-# of 'make check'.
+# of 'make check'. BISECT_PATCHES (default patches) picks the series, and
+# its trees go to BUILD_DIR/bisect-<its name> (patches: BUILD_DIR/bisect).
 set -uo pipefail
 
 B=$(realpath "${1:?usage: check-bisect.sh BUILD_DIR TARBALL QTEST...}")
 TARBALL=$(realpath "${2:?}")
 shift 2
 cd "$(dirname "$0")/.."
-PATCHES=$(realpath patches)
+PATCHES=$(realpath "${BISECT_PATCHES:-patches}")
 . scripts/series-lib.sh
-TREE=$B/bisect/qemu
-BUILD=$B/bisect/qemu-build
+dir=$B/bisect
+[ "$(basename "$PATCHES")" = patches ] || dir=$B/bisect-$(basename "$PATCHES")
+TREE=$dir/qemu
+BUILD=$dir/qemu-build
 # Once the series has the VFIO model, meson passes its path to the qtest.
 unset QTEST_VFIO_MODEL
 export GIT_COMMITTER_NAME=${GIT_COMMITTER_NAME:-$(git config user.name || echo "spapr-vfio build")}
