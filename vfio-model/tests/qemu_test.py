@@ -597,8 +597,9 @@ def test_pseries_coldplug_two_groups(args):
     """pSeries L1 (6.12): both groups join one container before any window
     exists (the guest's window comes with the machine reset), so the
     window's TCE_CREATE meets the other PE: EPERM. Stock QEMU 10.0, past
-    its initialisation, then stops with a hardware error; with the series
-    (patch 19) it keeps the window unbacked, says so, and runs on"""
+    its initialisation, then stops with a hardware error (abort); with the
+    series (patch 19) the guest has not run yet, so QEMU says why and
+    exits 1, as for a device it cannot set up"""
     g = Guest(args, "two", {"VFIO_MODEL_DEVICES": DEVICES,
                             "VFIO_MODEL_FLAVOUR": "pseries"},
               cold=["0000:01:00.0", "0000:02:00.0"], extra_args=PSERIES_WIN)
@@ -619,11 +620,12 @@ def test_pseries_coldplug_two_groups(args):
               and find(ev, "error", op="TCE_CREATE", errno="EPERM", c="1"))
         report(name, bool(ok), "log:\n%s" % open(g.log).read())
         if args.series:
-            report("pseries_coldplug_two_groups_qemu_survives",
-                   rc is None and "cannot DMA through this window" in
-                   g.stderr(), "rc=%s stderr: %s" % (rc, g.stderr()[-500:]))
+            report("pseries_coldplug_two_groups_qemu_exits_cleanly",
+                   rc == 1 and "the host cannot back this DMA window" in
+                   g.stderr() and "hardware error" not in g.stderr(),
+                   "rc=%s stderr: %s" % (rc, g.stderr()[-500:]))
         else:
-            xfail("pseries_coldplug_two_groups_qemu_survives",
+            xfail("pseries_coldplug_two_groups_qemu_exits_cleanly",
                   "stock QEMU stops with 'vfio: DMA mapping failed, unable "
                   "to continue' when the default window, re-created at "
                   "reset, cannot be made (series patch 19 fixes it, "
