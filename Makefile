@@ -212,7 +212,7 @@ check-asan: build-asan
 # nested in our own x86 qemu-system-ppc64 (L0). e2e-prepare is incremental.
 E2E_SUITES ?= trixie sid
 E2E_CASES  ?= 1,2,2b,3,4,4h,5,6,7,diff
-E2E_BUILDS ?= series,stock
+E2E_BUILDS ?= series,stock,series-11
 .PHONY: e2e-prepare check-e2e bench-kvm
 e2e-prepare: fetch
 	@$(STAGE) e2e-prepare e2e/prepare.sh $(E2E_SUITES)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Cross-build L2's qemu-system-ppc64 for ppc64le, incrementally.
-#   e2e/cross-build.sh series|stock TARBALL PATCHES_DIR E2E_DIR
+#   e2e/cross-build.sh series|series-11|stock TARBALL PATCHES_DIR E2E_DIR
 # series: E2E_DIR/series-src (a git tree of the tarball, patches/ applied with
 #         git am; re-applied only when patches/ changed), build in series-build
+# series-11: the same for the port (QEMU 11.1's tarball, patches-11.1/)
 # stock:  E2E_DIR/stock-src (the plain tarball), build in stock-build
 set -euo pipefail
 KIND=${1:?}; TARBALL=$(realpath "${2:?}"); PATCHES=$(realpath "${3:?}"); E2E=$(realpath -m "${4:?}")
@@ -14,18 +15,18 @@ git() { command git -c user.name=e2e -c user.email=e2e@localhost -c advice.detac
 if [ ! -f "$SRC/VERSION" ]; then
     rm -rf "$SRC"; mkdir -p "$SRC"
     tar -xf "$TARBALL" -C "$SRC" --strip-components=1
-    if [ "$KIND" = series ]; then
+    if [ "$KIND" != stock ]; then
         (cd "$SRC" && git init -q && git add -A -f && git commit -q -m baseline && git tag baseline)
     fi
 fi
-if [ "$KIND" = series ]; then
+if [ "$KIND" != stock ]; then
     sum=$(cd "$PATCHES" && cat series $(cat series) | sha256sum | cut -c1-16)
     if [ "$(cat "$SRC/.git/e2e-applied" 2>/dev/null)" != "$sum" ]; then
-        echo "e2e: applying patches/ to $SRC"
+        echo "e2e: applying $(basename "$PATCHES")/ to $SRC"
         (cd "$SRC" && { git am --abort >/dev/null 2>&1 || true; } &&
             git reset -q --hard baseline && git clean -q -fdx &&
             git am -q $(sed "s#^#$PATCHES/#" "$PATCHES/series")) ||
-            die "patches/ does not apply (git am)"
+            die "$(basename "$PATCHES")/ does not apply (git am)"
         echo "$sum" > "$SRC/.git/e2e-applied"
     fi
 fi
@@ -43,9 +44,11 @@ OPTS=(--cross-prefix=powerpc64le-linux-gnu- --enable-kvm --target-list=ppc64-sof
       --disable-install-blobs --firmwarepath=/usr/share/qemu
       --extra-cflags="--sysroot=$SYSROOT"
       --extra-ldflags="--sysroot=$SYSROOT -L$L -L$L2 -Wl,-rpath-link,$L:$L2")
+# QEMU 11's configure wants qemu.qmp (scripts/fetch-qemu.sh unpacks it)
+py=$(dirname "$TARBALL")/qemu11-python/usr/lib/python3/dist-packages
 if [ ! -f "$BLD/build.ninja" ] || [ "$(cat "$BLD/.e2e-opts" 2>/dev/null)" != "${OPTS[*]}" ]; then
     rm -rf "$BLD"; mkdir -p "$BLD"
-    (cd "$BLD" && "$SRC/configure" "${OPTS[@]}") > "$E2E/$KIND-configure.log" 2>&1 ||
+    (cd "$BLD" && PYTHONPATH=$py "$SRC/configure" "${OPTS[@]}") > "$E2E/$KIND-configure.log" 2>&1 ||
         { rm -f "$BLD/build.ninja"; tail -n 30 "$E2E/$KIND-configure.log" >&2; die "configure failed: $E2E/$KIND-configure.log"; }
     echo "${OPTS[*]}" > "$BLD/.e2e-opts"
 fi

@@ -88,6 +88,7 @@ mkcpio() { (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > "$2.t
 inputs() {
     ls -l --time-style=+%s "$KD/.stamp" "$SYSROOT/.stamp" "$here"/guest/* \
         "$E2E"/series-build/qemu-system-ppc64 "$E2E"/stock-build/qemu-system-ppc64 \
+        "$E2E"/series-11-build/qemu-system-ppc64 \
         "$E2E/guest/hide-cap.so" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" "$E2E/guest/tce-fill.bin" "$STRACE_DEB" "$0" 2>/dev/null | awk '{print $5, $6, $7}' || true
 }
 out=$E2E/l1-$SUITE.cpio
@@ -116,7 +117,7 @@ cp "$E2E/guest/hide-cap.so" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin
     "$E2E/guest/tce-fill.bin" "$R/opt/e2e/"
 libdirs="$SYSROOT/lib/powerpc64le-linux-gnu $SYSROOT/usr/lib/powerpc64le-linux-gnu"
 need=
-for b in series stock; do
+for b in series stock series-11; do
     q=$E2E/$b-build/qemu-system-ppc64
     if [ ! -f "$q" ] && [ -n "${E2E_ALLOW_NO_QEMU:-}" ]; then continue; fi
     [ -f "$q" ] || die "$q missing (cross-build first)"

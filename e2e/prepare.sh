@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # Everything `make check-e2e` needs besides L0 (build/bin/qemu-system-ppc64):
-# host packages, the ppc64el sysroot and kernels, both L2 QEMUs cross-built
-# (series from patches/, stock from the same tarball), the L1 initramfs per
-# kernel. Incremental; downloads are cached in build/cache/e2e.
+# host packages, the ppc64el sysroot and kernels, the L2 QEMUs cross-built
+# (series from patches/, stock from the same tarball, series-11 from
+# patches-11.1/ on QEMU 11.1's), the L1 initramfs per kernel. Incremental;
+# downloads are cached in build/cache/e2e.
 #   e2e/prepare.sh [SUITE...]   (default: trixie sid)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 E2E=$top/build/e2e
 TARBALL=$top/build/cache/qemu-orig.tar.xz
+TARBALL11=$top/build/cache/qemu11-orig.tar.xz
 SUITES=${*:-trixie sid}
 stamp() { printf 'prepare: %-28s %5ss\n' "$1" "$(( $(date +%s) - $2 ))"; }
 
 t=$(date +%s); "$top/scripts/e2e-deps.sh"; stamp "host packages" $t
 [ -f "$TARBALL" ] || "$top/scripts/fetch-qemu.sh" "$top/build/cache"
+[ -f "$TARBALL11" ] || "$top/scripts/fetch-qemu.sh" "$top/build/cache" 11.1
 t=$(date +%s); E2E_KERNEL_SUITES="$SUITES" "$here/sysroot.sh" "$E2E"; stamp "sysroot + kernels" $t
-for b in series stock; do
-    t=$(date +%s); "$here/cross-build.sh" $b "$TARBALL" "$top/patches" "$E2E"; stamp "cross-build $b" $t
+for b in series stock series-11; do
+    tb=$TARBALL p=$top/patches
+    [ $b != series-11 ] || tb=$TARBALL11 p=$top/patches-11.1
+    t=$(date +%s); "$here/cross-build.sh" $b "$tb" "$p" "$E2E"; stamp "cross-build $b" $t
 done
 for s in $SUITES; do
     t=$(date +%s); "$here/initramfs.sh" "$E2E" "$s"; stamp "initramfs $s" $t
