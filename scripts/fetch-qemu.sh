@@ -22,6 +22,7 @@ warn_fallback() {
     } >&2
 }
 mkdir -p "$CACHE"
+CACHE=$(realpath "$CACHE")
 cd "$CACHE"
 
 # The machine's Debian mirror, from its apt configuration.
