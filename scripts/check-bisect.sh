@@ -4,6 +4,8 @@
 # point and checkpatch that patch. Slow (it builds every prefix); not part
 # of 'make check'. BISECT_PATCHES (default patches) picks the series, and
 # its trees go to BUILD_DIR/bisect-<its name> (patches: BUILD_DIR/bisect).
+# BISECT_FROM=N applies patches 1..N-1 without building (when only later
+# ones changed since a full run).
 set -uo pipefail
 
 B=$(realpath "${1:?usage: check-bisect.sh BUILD_DIR TARBALL QTEST...}")
@@ -30,10 +32,16 @@ scripts/configure-qemu.sh "$TREE" "$BUILD" || exit 1
 
 passed=0
 failed=0
+n=0
 while read -r p; do
+    n=$((n + 1))
     echo "==> $p"
     ok=1
     git -C "$TREE" am -q "$PATCHES/$p" || { echo "does not apply"; exit 1; }
+    if [ "$n" -lt "${BISECT_FROM:-1}" ]; then
+        echo "(applied only: BISECT_FROM=$BISECT_FROM)"
+        continue
+    fi
     tests=()
     targets=(qemu-system-ppc64 qemu-img)
     if [ -f "$TREE/tests/qtest/vfio-spapr-model/meson.build" ]; then
