@@ -492,10 +492,11 @@ def tce_mapping(tce, shift, ram_size):
 
 def valid_pages(windows, ram_size):
     """{iova: (gpa, perm)} of the TCEs VFIO maps, 4 KiB pages, for windows
-    = [(bus_offset, page_shift, [tce...])]: what a replay gives the host."""
+    = [(bus_offset, page_shift, [tce...] or {index: tce})]: what a replay
+    gives the host."""
     out = {}
     for bus_offset, shift, tces in windows:
-        for i, tce in enumerate(tces):
+        for i, tce in tces.items() if isinstance(tces, dict) else enumerate(tces):
             m = tce_mapping(tce, shift, ram_size)
             if m and m is not UNMAPPABLE:
                 add_pages(out, bus_offset + (i << shift), 1 << shift, *m)

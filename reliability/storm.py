@@ -94,8 +94,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (  # noqa: E402
     FATAL, H_GET_TCE, H_SUCCESS, SANITIZER, TCE_RO, TCE_RW, TCE_WO, MiB, GiB,
-    Machine, QMPError, QTestError, add_pages, coalesce, describe_page_diff,
-    model_pages, phb_buid, phb_liobn, tce_mapping, UNMAPPABLE)
+    Machine, QMPError, QTestError, coalesce, describe_page_diff,
+    model_pages, phb_buid, phb_liobn, valid_pages)
 
 RAM_MIB = 512
 RAM = RAM_MIB * MiB
@@ -177,13 +177,8 @@ class Storm:
 
     def valid(self, phb):
         """{iova: (gpa, perm)} in 4 KiB pages: what VFIO maps for PHB phb."""
-        out = {}
-        for w in self.windows[phb].values():
-            for i, tce in w.tces.items():
-                m = tce_mapping(tce, w.shift, RAM)
-                if m and m is not UNMAPPABLE:
-                    add_pages(out, w.bus + (i << w.shift), 1 << w.shift, *m)
-        return out
+        return valid_pages([(w.bus, w.shift, w.tces)
+                            for w in self.windows[phb].values()], RAM)
 
     # --- the host's rules (vfio-model/README.md) ------------------------------
 

@@ -90,8 +90,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (  # noqa: E402
     FATAL, H_GET_TCE, H_SUCCESS, HOST1, PHB1_DDW_ADDR,
     PHB1_LIOBN, PHB1_LIOBN64, PHB1_TCET, PHB1_TCET64, TCE_RO, TCE_RW, TCE_WO,
-    UNMAPPABLE, GiB, MiB, Machine, QMPError, QTestError, add_pages, coalesce,
-    describe_diff, tce_mapping)
+    GiB, MiB, Machine, QMPError, QTestError, coalesce, describe_diff,
+    valid_pages)
 
 RAM_MIB = 512
 RAM = RAM_MIB * MiB
@@ -195,15 +195,9 @@ class World:
     def valid(self):
         """The host mappings a replay gives: {iova: (gpa, perm)}, 4 KiB
         pages."""
-        out = {}
-        for w in self.windows.values():
-            if w.unbacked:
-                continue
-            for i, tce in w.tces.items():
-                m = tce_mapping(tce, w.shift, RAM)
-                if m and m is not UNMAPPABLE:
-                    add_pages(out, w.bus + (i << w.shift), 1 << w.shift, *m)
-        return out
+        return valid_pages([(w.bus, w.shift, w.tces)
+                            for w in self.windows.values() if not w.unbacked],
+                           RAM)
 
     def expected(self, ram_vaddr):
         return coalesce((iova, 4096, ram_vaddr + gpa, perm)
