@@ -45,6 +45,17 @@ if [ -z "$STRACE_DEB" ]; then
     STRACE_DEB=$(ls "$E2E_CACHE"/debs/strace_*_ppc64el.deb | sort -V | tail -n 1)
 fi
 
+# DLPAR tooling for the L2 guest (rtas_errd runs drmgr on a hotplug event),
+# from bookworm: its binaries run on the sysroot's glibc 2.36. Downloaded
+# once with the private apt state.
+DLPAR_PKGS="ppc64-diag powerpc-ibm-utils librtas2 librtasevent2 libservicelog-1.1-1 libnuma1"
+dlpar_debs() { for p in $DLPAR_PKGS; do ls "$E2E_CACHE"/debs/${p}_*_ppc64el.deb 2>/dev/null | sort -V | tail -n 1; done; }
+if [ "$(dlpar_debs | wc -l)" != "$(echo $DLPAR_PKGS | wc -w)" ]; then
+    mkdir -p "$E2E_CACHE/debs"
+    (cd "$E2E_CACHE/debs" && E2E_CACHE=$E2E_CACHE "$here/apt.sh" bookworm download $DLPAR_PKGS >/dev/null 2>&1) ||
+        die "cannot download the ppc64el DLPAR tooling (bookworm): $DLPAR_PKGS"
+fi
+
 # add_modules ROOT MOD...: the modules and their dependencies, decompressed.
 add_modules() {
     local root=$1; shift
@@ -82,6 +93,27 @@ add_busybox() {
     ln -sf busybox "$1/bin/sh"
 }
 
+# add_elfs ROOT FILE...: into ROOT, the closure of the shared libraries the
+# ELF files need, from the unpacked packages ($W/debs) and the sysroot.
+add_elfs() {
+    local root=$1 f l d need= seen=" "; shift
+    local dirs="$W/debs/usr/lib/powerpc64le-linux-gnu $SYSROOT/lib/powerpc64le-linux-gnu $SYSROOT/usr/lib/powerpc64le-linux-gnu"
+    for f in "$@"; do need="$need $(${X}readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"; done
+    mkdir -p "$root/lib/powerpc64le-linux-gnu" "$root/lib64" "$root/etc"
+    while [ -n "${need// /}" ]; do
+        set -- $need; l=$1; shift; need="$*"
+        case "$seen" in *" $l "*) continue ;; esac
+        seen="$seen$l "
+        f=
+        for d in $dirs; do [ -e "$d/$l" ] && { f=$d/$l; break; }; done
+        [ -n "$f" ] || die "library $l not in the sysroot or the packages"
+        cp -L "$f" "$root/lib/powerpc64le-linux-gnu/$l"
+        need="$need $(${X}readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
+    done
+    cp -L "$SYSROOT/lib/powerpc64le-linux-gnu/ld64.so.2" "$root/lib64/ld64.so.2"
+    echo "/lib/powerpc64le-linux-gnu" > "$root/etc/ld.so.conf"
+}
+
 mkcpio() { (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > "$2.tmp" && mv "$2.tmp" "$2"; }
 
 # Rebuild only when an input changed.
@@ -89,7 +121,8 @@ inputs() {
     ls -l --time-style=+%s "$KD/.stamp" "$SYSROOT/.stamp" "$here"/guest/* \
         "$E2E"/series-build/qemu-system-ppc64 "$E2E"/stock-build/qemu-system-ppc64 \
         "$E2E"/series-11-build/qemu-system-ppc64 \
-        "$E2E/guest/hide-cap.so" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" "$E2E/guest/tce-fill.bin" "$STRACE_DEB" "$0" 2>/dev/null | awk '{print $5, $6, $7}' || true
+        "$E2E/guest/hide-cap.so" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" "$E2E/guest/tce-fill.bin" "$STRACE_DEB" \
+        $(dlpar_debs) "$0" 2>/dev/null | awk '{print $5, $6, $7}' || true
 }
 out=$E2E/l1-$SUITE.cpio
 sum=$(inputs | sha256sum | cut -c1-16)
@@ -98,10 +131,16 @@ sum=$(inputs | sha256sum | cut -c1-16)
 W=$E2E/initramfs-$SUITE
 rm -rf "$W"; mkdir -p "$W/l1" "$W/l2"
 
-# L2 guest.
+# L2 guest: busybox, the nvme driver, and the DLPAR tooling (rtas_errd,
+# drmgr, the kernel's rpaphp and rpadlpar_io) so it completes unplugs.
 add_busybox "$W/l2"
 cp "$here/guest/l2-init" "$W/l2/init"
-add_modules "$W/l2" nvme virtio_net
+add_modules "$W/l2" nvme virtio_net rpaphp rpadlpar_io
+mkdir -p "$W/debs" "$W/l2/usr/sbin" "$W/l2/etc" "$W/l2/var/log" "$W/l2/var/lib" "$W/l2/var/lock" "$W/l2/run"
+for d in $(dlpar_debs); do dpkg -x "$d" "$W/debs"; done
+cp "$W/debs/usr/sbin/rtas_errd" "$W/debs/usr/sbin/drmgr" "$W/l2/usr/sbin/"
+cp -r "$W/debs/etc/ppc64-diag" "$W/l2/etc/"
+add_elfs "$W/l2" "$W/l2/usr/sbin/rtas_errd" "$W/l2/usr/sbin/drmgr"
 mkcpio "$W/l2" "$W/l2.cpio"
 
 # L1.
@@ -115,33 +154,20 @@ cp "$W/l2.cpio" "$R/l2/initrd.cpio"
 cp /usr/share/qemu/slof.bin /usr/share/qemu/vof.bin "$R/usr/share/qemu/"
 cp "$E2E/guest/hide-cap.so" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" \
     "$E2E/guest/tce-fill.bin" "$R/opt/e2e/"
-libdirs="$SYSROOT/lib/powerpc64le-linux-gnu $SYSROOT/usr/lib/powerpc64le-linux-gnu"
-need=
+elfs="$E2E/guest/hide-cap.so"
 for b in series stock series-11; do
     q=$E2E/$b-build/qemu-system-ppc64
+    # A build not asked for (E2E_BUILDS) may be missing; one asked for may not.
+    case " ${E2E_BUILDS:-series stock series-11} " in *" $b "*) ;; *) [ -f "$q" ] || continue ;; esac
     if [ ! -f "$q" ] && [ -n "${E2E_ALLOW_NO_QEMU:-}" ]; then continue; fi
     [ -f "$q" ] || die "$q missing (cross-build first)"
     mkdir -p "$R/opt/$b"; cp "$q" "$R/opt/$b/"
-    need="$need $(${X}readelf -d "$q" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
+    elfs="$elfs $q"
 done
-need="$need $(${X}readelf -d "$E2E/guest/hide-cap.so" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
 mkdir -p "$R/usr/bin" "$W/strace"
 dpkg -x "$STRACE_DEB" "$W/strace"
 cp "$W/strace/usr/bin/strace" "$R/usr/bin/strace"
-need="$need $(${X}readelf -d "$R/usr/bin/strace" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
-seen=" "
-while [ -n "${need// /}" ]; do
-    set -- $need; l=$1; shift; need="$*"
-    case "$seen" in *" $l "*) continue ;; esac
-    seen="$seen$l "
-    f=
-    for d in $libdirs; do [ -e "$d/$l" ] && { f=$d/$l; break; }; done
-    [ -n "$f" ] || die "library $l not in the sysroot"
-    cp -L "$f" "$R/lib/powerpc64le-linux-gnu/$l"
-    need="$need $(${X}readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
-done
-cp -L "$SYSROOT/lib/powerpc64le-linux-gnu/ld64.so.2" "$R/lib64/ld64.so.2"
-mkdir -p "$R/etc"; echo "/lib/powerpc64le-linux-gnu" > "$R/etc/ld.so.conf"
+add_elfs "$R" $elfs "$R/usr/bin/strace"
 mkcpio "$R" "$out"
 echo "$sum" > "$out.stamp"
 echo "e2e: $out ($(du -m "$out" | cut -f1) MiB, kernel $KVER)"

@@ -5,6 +5,8 @@
 # patches-11.1/ on QEMU 11.1's), the L1 initramfs per kernel. Incremental;
 # downloads are cached in build/cache/e2e.
 #   e2e/prepare.sh [SUITE...]   (default: trixie sid)
+# E2E_BUILDS (comma-separated, as for run.py; default all three) limits the
+# cross builds, for faster iteration; the initramfs takes the builds present.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -16,13 +18,14 @@ stamp() { printf 'prepare: %-28s %5ss\n' "$1" "$(( $(date +%s) - $2 ))"; }
 
 t=$(date +%s); "$top/scripts/e2e-deps.sh"; stamp "host packages" $t
 [ -f "$TARBALL" ] || "$top/scripts/fetch-qemu.sh" "$top/build/cache"
-[ -f "$TARBALL11" ] || "$top/scripts/fetch-qemu.sh" "$top/build/cache" 11.1
+BUILDS=$(echo "${E2E_BUILDS:-series,stock,series-11}" | tr , ' ')
+case " $BUILDS " in *" series-11 "*) [ -f "$TARBALL11" ] || "$top/scripts/fetch-qemu.sh" "$top/build/cache" 11.1 ;; esac
 t=$(date +%s); E2E_KERNEL_SUITES="$SUITES" "$here/sysroot.sh" "$E2E"; stamp "sysroot + kernels" $t
-for b in series stock series-11; do
+for b in $BUILDS; do
     tb=$TARBALL p=$top/patches
     [ $b != series-11 ] || tb=$TARBALL11 p=$top/patches-11.1
     t=$(date +%s); "$here/cross-build.sh" $b "$tb" "$p" "$E2E"; stamp "cross-build $b" $t
 done
 for s in $SUITES; do
-    t=$(date +%s); "$here/initramfs.sh" "$E2E" "$s"; stamp "initramfs $s" $t
+    t=$(date +%s); E2E_BUILDS="$BUILDS" "$here/initramfs.sh" "$E2E" "$s"; stamp "initramfs $s" $t
 done
