@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Build what L1 boots: E2E_DIR/l1-SUITE.cpio, an uncompressed initramfs with
-# busybox, the kernel's modules L1 needs (decompressed, depmod'ed), both L2
+# busybox, the kernel's modules L1 needs (decompressed, depmod'ed), the L2
 # QEMUs with their libraries from the sysroot, Debian's slof/vof, the
-# cap-hiding shim, the TCE-stress payload, Debian's ppc64el strace (case
-# diff), and the L2 guest (the same kernel plus a tiny busybox initramfs with
-# the nvme driver).
+# cap-hiding shim, l2view (the host-truth oracle's L1 half), the payloads,
+# Debian's ppc64el strace (case diff), and the L2 guest (the same kernel
+# plus a small busybox initramfs with the nvme driver and DLPAR tooling).
 #   e2e/initramfs.sh E2E_DIR SUITE
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +19,9 @@ KVER=$(basename "$(readlink -f "$KD/modules")")
 mkdir -p "$E2E/guest"
 if [ "$here/guest/hide-cap.c" -nt "$E2E/guest/hide-cap.so" ]; then
     ${X}gcc -O2 -Wall -shared -fPIC -o "$E2E/guest/hide-cap.so" "$here/guest/hide-cap.c"
+fi
+if [ "$here/guest/l2view.c" -nt "$E2E/guest/l2view" ]; then
+    ${X}gcc -O2 -Wall --sysroot="$SYSROOT" -o "$E2E/guest/l2view" "$here/guest/l2view.c"
 fi
 for v in stress keep; do
     if [ "$here/guest/tce-stress.S" -nt "$E2E/guest/tce-$v.bin" ]; then
@@ -121,7 +124,7 @@ inputs() {
     ls -l --time-style=+%s "$KD/.stamp" "$SYSROOT/.stamp" "$here"/guest/* \
         "$E2E"/series-build/qemu-system-ppc64 "$E2E"/stock-build/qemu-system-ppc64 \
         "$E2E"/series-11-build/qemu-system-ppc64 \
-        "$E2E/guest/hide-cap.so" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" "$E2E/guest/tce-fill.bin" "$STRACE_DEB" \
+        "$E2E/guest/hide-cap.so" "$E2E/guest/l2view" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" "$E2E/guest/tce-fill.bin" "$STRACE_DEB" \
         $(dlpar_debs) "$0" 2>/dev/null | awk '{print $5, $6, $7}' || true
 }
 out=$E2E/l1-$SUITE.cpio
@@ -152,9 +155,9 @@ mkdir -p "$R/l2" "$R/opt/e2e" "$R/usr/share/qemu" "$R/lib64" "$R/lib/powerpc64le
 cp "$(readlink -f "$KD/vmlinux")" "$R/l2/vmlinux"
 cp "$W/l2.cpio" "$R/l2/initrd.cpio"
 cp /usr/share/qemu/slof.bin /usr/share/qemu/vof.bin "$R/usr/share/qemu/"
-cp "$E2E/guest/hide-cap.so" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" \
+cp "$E2E/guest/hide-cap.so" "$E2E/guest/l2view" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" \
     "$E2E/guest/tce-fill.bin" "$R/opt/e2e/"
-elfs="$E2E/guest/hide-cap.so"
+elfs="$E2E/guest/hide-cap.so $E2E/guest/l2view"
 for b in series stock series-11; do
     q=$E2E/$b-build/qemu-system-ppc64
     # A build not asked for (E2E_BUILDS) may be missing; one asked for may not.

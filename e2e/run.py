@@ -28,6 +28,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "run"))
 from qmp import QEMU, QMPError  # noqa: E402
+import host_truth  # noqa: E402  (e2e/, next to this file)
 
 T0 = time.monotonic()
 ISSUE8 = "issue 8 (KVM move)"
@@ -200,6 +201,9 @@ class World:
                        "-drive", f"if=none,id=d{i},file={img},format=raw",
                        "-device", f"nvme,bus=phb{i}.0,drive=d{i},serial=e2e{i}"]
         self.console = os.path.join(self.dir, "l1-console.log")
+        # L1's TCE hypercalls and window calls, for the host-truth oracle
+        self.l0_trace = os.path.join(self.dir, "l0.trace")
+        traces = [a for t in host_truth.L0_TRACES for a in ("-trace", t)]
         cmd = [args.l0, "-M", "pseries,x-vof=on,cap-nested-hv=on",
                "-accel", "tcg,thread=multi", "-smp", "2", "-m", "4G",
                "-cpu", "power9", "-nodefaults", "-nographic", "-display", "none",
@@ -211,7 +215,7 @@ class World:
                "-device", "virtserialport,bus=vs.0,nr=1,chardev=ctl,name=e2e.ctl",
                "-chardev", f"socket,id=qmp,path={self.dir}/qmp.sock,server=on,wait=off",
                "-device", "virtserialport,bus=vs.0,nr=2,chardev=qmp,name=e2e.qmp",
-               ] + drives
+               "-D", self.l0_trace] + traces + drives
         t = time.monotonic()
         self.l0 = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                    stdout=open(os.path.join(self.dir, "l0.out"), "w"),
@@ -225,6 +229,9 @@ class World:
             self.l0.kill()
             raise
         self.boot_time = time.monotonic() - t
+        self.iommu = host_truth.L1IOMMU(self.l0_trace, self.l0.pid)
+        self.truth_times = []          # seconds per host-truth check
+        self.self_tested = None        # the oracle's self-test result, once
         self.qmp = L2QMP(f"{self.dir}/qmp.sock")
         t = time.monotonic()
         self.kver = self.ctl.sh("uname -r").strip()
@@ -273,13 +280,15 @@ class L2:
     """One L2 QEMU run inside L1, with its trace and console read back."""
 
     def __init__(self, w, build, hide_cap=False, guest="linux", mem="512M",
-                 hcall_traces=True, extra=(), log_vfio=False, wrap=""):
+                 hcall_traces=True, extra=(), log_vfio=False, wrap="", dlpar=False):
         self.w, self.build, self.hide_cap = w, build, hide_cap
         self.ctl, self.qmp = w.ctl, w.qmp
         self.trace_off = 0
         self.trace = []
         self.t0 = time.monotonic()
         self.timeline = []
+        self.plugged = {}           # device id -> (L2 PHB index, L0 PHB index)
+        self.ram = self.pid = None
         args = [f"/opt/{build}/qemu-system-ppc64", "-accel", "kvm", "-smp", "1",
                 "-m", mem, "-nodefaults", "-nographic", "-display", "none",
                 "-chardev", "pipe,id=qmp,path=/dev/e2e.qmp", "-mon", "chardev=qmp,mode=control",
@@ -287,8 +296,10 @@ class L2:
         for t in TRACES + (HCALL_TRACES if hcall_traces else []):
             args += ["-trace", t]
         if guest == "linux":
+            # e2e-dlpar: the guest runs rtas_errd, which completes unplugs
             args += ["-M", L2_MACHINE + ",x-vof=on", "-kernel", "/l2/vmlinux",
-                     "-initrd", "/l2/initrd.cpio", "-append", "console=hvc0 quiet"]
+                     "-initrd", "/l2/initrd.cpio",
+                     "-append", "console=hvc0 quiet" + (" e2e-dlpar" if dlpar else "")]
         elif guest in ("stress", "keep", "fill"):
             args += ["-M", L2_MACHINE, "-bios", f"/opt/e2e/tce-{guest}.bin"]
         else:
@@ -395,21 +406,120 @@ class L2:
     def plug(self, idx=0, dev_id="hostdev0", bus="pci.0"):
         bdf = self.w.nvme[idx][0]
         self.qmp.cmd("device_add", driver="vfio-pci", host=bdf, id=dev_id, bus=bus)
+        self.note_plug(dev_id, idx, bus)
         return self.step(f"device_add vfio-pci {dev_id} ({bdf})")
+
+    def note_plug(self, dev_id, idx, bus):
+        # L2 PHB: pci.0 is index 0, and the cases name a PHB of index N "phbN";
+        # nvme idx is on L0's PHB idx + 1 (World)
+        m = re.match(r"phb(\d+)\.", bus)
+        self.plugged[dev_id] = (int(m.group(1)) if m else 0, idx + 1)
 
     def unplug(self, dev_id="hostdev0", reset_if_needed=True, timeout=5):
         self.qmp.cmd("device_del", id=dev_id)
         try:
-            self.qmp.wait_event("DEVICE_DELETED", timeout=timeout)
+            self.wait_deleted(dev_id, timeout)
             how = "device_del"
         except QMPError:
             if not reset_if_needed:
                 raise CaseError(f"no DEVICE_DELETED for {dev_id}")
             # The guest has no hotplug tooling: a reset completes the unplug.
             self.qmp.cmd("system_reset")
-            self.qmp.wait_event("DEVICE_DELETED", timeout=60)
+            self.wait_deleted(dev_id, 60)
             how = "device_del + system_reset"
         return self.step(f"{how} {dev_id}: DEVICE_DELETED")
+
+    def wait_deleted(self, dev_id, timeout):
+        """DEVICE_DELETED of dev_id (a PHB's children have their own)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ev = self.qmp.wait_event("DEVICE_DELETED", timeout=max(0.1, deadline - time.monotonic()))
+            if ev.get("data", {}).get("device") == dev_id:
+                self.plugged.pop(dev_id, None)
+                return ev
+
+    def host_truth(self, step):
+        """Host truth (e2e/host_truth.py): L1's TCEs for the groups of the
+        plugged devices, rebuilt from L0's trace, against the valid TCEs of
+        the L2 guest's windows on their PHBs; nothing mapped for a group no
+        device uses. L2 is stopped meanwhile (a consistent view), if it ran.
+        Returns the mismatches, each prefixed with step."""
+        t0 = time.monotonic()
+        running = self.qmp.cmd("query-status")["running"]
+        if running:
+            self.qmp.cmd("stop")
+        try:
+            self.qmp.cmd("query-status")    # a move bottom half pending at stop has run
+            bad, summary = self._host_truth()
+        finally:
+            if running:
+                self.qmp.cmd("cont")
+        dt = time.monotonic() - t0
+        self.w.truth_times.append(dt)
+        log(f"             = host truth @ {step}: {summary}; "
+            f"{'OK' if not bad else f'{len(bad)} MISMATCHES'} ({dt * 1000:.0f} ms)")
+        for b in bad[:6]:
+            log(f"             !   {b}")
+        return [f"host truth @ {step}: {b}" for b in bad]
+
+    def _host_truth(self):
+        if self.pid is None:
+            self.pid = self.ctl.sh("cat /tmp/l2.pid").strip()
+            ram = self.qmp.hmp("info ramblock")
+            m = re.search(r"ppc_spapr\.ram\s.*?0x(\w+)\s+0x(\w+)\s+0x(\w+)\s+0x(\w+)", ram)
+            self.ram = (int(m.group(2), 16), int(m.group(4), 16))          # used size, HVA
+        self.read_trace()
+        # The enabled windows are those in the memory map; their tables are
+        # where L2's QEMU last traced them, their page size 4 KiB (default
+        # window) or what the last ibm,create-pe-dma-window asked.
+        spans = {int(m.group(3), 16): (int(m.group(1), 16), int(m.group(2), 16) + 1 - int(m.group(1), 16))
+                 for m in re.finditer(r"([0-9a-f]+)-([0-9a-f]+) \(prio \d+, i/o\): tce-iommu-([0-9a-f]+)\b",
+                                      self.qmp.hmp("info mtree"))}
+        table, shift = {}, {}
+        for ln in self.trace:
+            m = re.search(r"spapr_iommu_new_table liobn=(0x[0-9a-f]+) table=(0x[0-9a-f]+)", ln)
+            if m:
+                liobn = int(m.group(1), 16)
+                table[liobn], shift[liobn] = int(m.group(2), 16), 12 if liobn & 0xff == 0 else None
+            m = re.search(r"spapr_iommu_ddw_create .*page size=(0x[0-9a-f]+),.*liobn=(0x[0-9a-f]+)", ln)
+            if m:
+                shift[int(m.group(2), 16)] = int(m.group(1), 16).bit_length() - 1
+        phbs = {q: [p for q2, p in self.plugged.values() if q2 == q] for q, _ in self.plugged.values()}
+        windows = sorted((liobn, off, shift[liobn], size >> shift[liobn]) for liobn, (off, size) in spans.items()
+                         if host_truth.phb_of(liobn) in phbs and shift.get(liobn))
+        view = {}
+        if windows:
+            out = self.ctl.sh(f"/opt/e2e/l2view {self.pid} {self.ram[1]:#x} {self.ram[0]:#x} "
+                              + " ".join(f"{table[w[0]]:#x}:{w[3]}:{w[2]}" for w in windows))
+            view = host_truth.parse_l2view(out)
+        iommu = self.w.iommu
+        iommu.update()
+        bad = iommu.check_rebuild([liobn for liobn in iommu.tables if host_truth.phb_of(liobn) in (1, 2)])
+        nvalid = sum(len(v) for v in view.values())
+        l1 = []
+        for p in (1, 2):                    # L0's PHBs of nvme 1 and 2 (World)
+            q = [q for q, ps in phbs.items() if p in ps]
+            exp = {}
+            if q:
+                # l2view numbered the tables as in windows; keep those of q's PHB
+                exp = host_truth.expected([w[:3] for w in windows],
+                                          {t: v for t, v in view.items()
+                                           if host_truth.phb_of(windows[t][0]) == q[0]})
+            bad += host_truth.compare(exp, iommu, p)
+            if self.w.self_tested is None and exp:
+                missed = host_truth.self_test(exp, iommu, p)
+                if missed is not None:
+                    self.w.self_tested = missed
+                    log(f"             = oracle self-test (wrong L1 address, extra and missing mapping "
+                        f"in the expectation): {'caught all three' if not missed else f'MISSED {missed}'}")
+                    bad += [f"the oracle's self-test missed {m}" for m in missed]
+            n1 = sum(1 for liobn, t in iommu.tables.items() if host_truth.phb_of(liobn) == p
+                     for v in t.values() if v & host_truth.PERM)
+            l1.append(f"L0 PHB {p} ({'L2 PHB ' + str(q[0]) if q else 'unused'}): {n1} valid L1 TCEs")
+        summary = (f"{nvalid} valid L2 TCEs in {len(windows)} windows "
+                   f"{[hex(w[0]) for w in windows]}; " + ", ".join(l1)
+                   + f"; L0 trace {iommu.lines} lines")
+        return bad, summary
 
     def cont(self):
         self.qmp.cmd("cont")
@@ -493,15 +603,18 @@ def case1(w, build):
         q0 = l2.qom()
         l2.plug()
         q1 = l2.qom()
+        fails += l2.host_truth("plug")
         l2.cont()
         r = l2.wait_console(r"e2e-l2: read \d+ \[(E2E-MARKER-nvme1[^\]]*)\]")
         l2.step(f"guest read the marker by DMA: {r[0]}")
         expect(r[0] == w.markers[1], f"marker {r[0]!r} != {w.markers[1]!r}", fails)
         time.sleep(2)
         l2.step("guest running")
+        fails += l2.host_truth("guest DMA (DDW)")
         hc = l2.hcalls()
         l2.unplug()
         q2 = l2.qom()
+        fails += l2.host_truth("unplug")
     finally:
         out = l2.quit()
     fds = l2.fds()
