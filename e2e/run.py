@@ -663,12 +663,15 @@ def case2(w, build):
         q0 = l2.qom()
         l2.plug()
         q1 = l2.qom()
+        fails += l2.host_truth("plug (moved out)")
         l2.cont()
         r = l2.wait_console(r"e2e-l2: read \d+ \[(E2E-MARKER-nvme1[^\]]*)\]")
         l2.step(f"guest read the marker by DMA: {r[0]}")
         expect(r[0] == w.markers[1], f"marker {r[0]!r}", fails)
+        fails += l2.host_truth("guest DMA")
         l2.unplug()
         q2 = l2.qom()
+        fails += l2.host_truth("unplug (moved back)")
     finally:
         out = l2.quit()
     fds = l2.fds()
@@ -709,10 +712,13 @@ def case2b(w, build):
                 time.sleep(0.3)
             raise CaseError(f"payload stuck {what}: {payload_state(l2)}")
         s0 = settle("TCEs written in KVM")
+        fails += l2.host_truth("before plug")
         l2.plug()
         s1 = settle("after plug")
+        fails += l2.host_truth("plug (moved out)")
         l2.unplug(reset_if_needed=False)
         s2 = settle("after unplug")
+        fails += l2.host_truth("unplug (moved back)")
         last = l2.mem(0x10000, 16)
         got = l2.mem(0x11000, 16)
     finally:
@@ -905,8 +911,10 @@ def case6(w, build, cycles=6):
         for i in range(cycles):
             l2.plug()
             time.sleep(0.5)
+            fails += l2.host_truth(f"plug {i + 1}")
             l2.unplug(reset_if_needed=False)
             time.sleep(0.5)
+            fails += l2.host_truth(f"unplug {i + 1}")
             s = payload_state(l2)
             l2.step(f"cycle {i + 1}: payload iterations {s['iters']}")
             if s["done"] == 0xd0e:
@@ -940,6 +948,7 @@ def case7(w, build):
     for hide in (True, False):
         l2 = L2(w, build, hide_cap=hide, guest=None, log_vfio=True)
         try:
+            cap = "hidden" if hide else "present"
             for order in ((0, 1), (1, 0)):
                 l2.plug(0, "hostdev0")
                 try:
@@ -949,16 +958,19 @@ def case7(w, build):
                     second = str(e)
                     l2.step(f"second device_add failed: {e}")
                 q_both = l2.qom()
+                fails += l2.host_truth(f"cap {cap}, order {order}: both plugged")
                 ids = ["hostdev0", "hostdev1"]
                 first = ids[order[0]]
                 if second == "ok":
                     l2.unplug(first, reset_if_needed=False)
                     q_mid = l2.qom()
+                    fails += l2.host_truth(f"cap {cap}, order {order}: {first} unplugged")
                     l2.unplug(ids[order[1]], reset_if_needed=False)
                 else:
                     q_mid = None
                     l2.unplug("hostdev0", reset_if_needed=False)
                 q_end = l2.qom()
+                fails += l2.host_truth(f"cap {cap}, order {order}: both unplugged")
                 if is_series(build) and second == "ok":
                     expect(q_both and q_both[0] is True and q_mid and q_mid[0] is True
                            and q_end and q_end[0] is False,
