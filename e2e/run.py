@@ -470,8 +470,9 @@ class L2:
             self.ram = (int(m.group(2), 16), int(m.group(4), 16))          # used size, HVA
         self.read_trace()
         # The enabled windows are those in the memory map; their tables are
-        # where L2's QEMU last traced them, their page size 4 KiB (default
-        # window) or what the last ibm,create-pe-dma-window asked.
+        # where L2's QEMU last traced them (a move traces its new table
+        # too), their page size what the ibm,create-pe-dma-window that made
+        # them asked, or 4 KiB for a default window (window number 0).
         spans = {int(m.group(3), 16): (int(m.group(1), 16), int(m.group(2), 16) + 1 - int(m.group(1), 16))
                  for m in re.finditer(r"([0-9a-f]+)-([0-9a-f]+) \(prio \d+, i/o\): tce-iommu-([0-9a-f]+)\b",
                                       self.qmp.hmp("info mtree"))}
@@ -479,14 +480,21 @@ class L2:
         for ln in self.trace:
             m = re.search(r"spapr_iommu_new_table liobn=(0x[0-9a-f]+) table=(0x[0-9a-f]+)", ln)
             if m:
-                liobn = int(m.group(1), 16)
-                table[liobn], shift[liobn] = int(m.group(2), 16), 12 if liobn & 0xff == 0 else None
+                table[int(m.group(1), 16)] = int(m.group(2), 16)
             m = re.search(r"spapr_iommu_ddw_create .*page size=(0x[0-9a-f]+),.*liobn=(0x[0-9a-f]+)", ln)
             if m:
                 shift[int(m.group(2), 16)] = int(m.group(1), 16).bit_length() - 1
+            m = re.search(r"spapr_iommu_ddw_(remove liobn=|reset buid=)(0x[0-9a-f]+)", ln)
+            if m:                       # a removed window; a reset, every window of the PHB
+                v = int(m.group(2), 16)
+                for liobn in [x for x in shift if x == v or host_truth.phb_of(x) == v - host_truth.BASE_BUID]:
+                    del shift[liobn]
+        shift = {liobn: shift.get(liobn, 12 if liobn & 0xff == 0 else None) for liobn in spans}
         phbs = {q: [p for q2, p in self.plugged.values() if q2 == q] for q, _ in self.plugged.values()}
         windows = sorted((liobn, off, shift[liobn], size >> shift[liobn]) for liobn, (off, size) in spans.items()
-                         if host_truth.phb_of(liobn) in phbs and shift.get(liobn))
+                         if host_truth.phb_of(liobn) in phbs and shift[liobn])
+        bad = [f"L2 window {liobn:#x}: no page size (no ibm,create-pe-dma-window traced)"
+               for liobn in spans if host_truth.phb_of(liobn) in phbs and not shift[liobn]]
         view = {}
         if windows:
             out = self.ctl.sh(f"/opt/e2e/l2view {self.pid} {self.ram[1]:#x} {self.ram[0]:#x} "
@@ -494,7 +502,7 @@ class L2:
             view = host_truth.parse_l2view(out)
         iommu = self.w.iommu
         iommu.update()
-        bad = iommu.check_rebuild([liobn for liobn in iommu.tables if host_truth.phb_of(liobn) in (1, 2)])
+        bad += iommu.check_rebuild([liobn for liobn in iommu.tables if host_truth.phb_of(liobn) in (1, 2)])
         nvalid = sum(len(v) for v in view.values())
         l1 = []
         for p in (1, 2):                    # L0's PHBs of nvme 1 and 2 (World)
@@ -996,6 +1004,100 @@ def case7(w, build):
     return ("fail", n + "; " + "; ".join(fails)) if fails else ("pass", n)
 
 
+MARKER1 = r"e2e-l2: read \d+ \[(E2E-MARKER-nvme1[^\]]*)\]"
+
+
+def wait_new(l2, pattern, since, timeout=180):
+    """Wait for pattern in L2's console after offset since; the matches."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = re.findall(pattern, l2.console()[since:])
+        if m:
+            return m
+        time.sleep(1)
+    raise CaseError(f"L2 guest: no {pattern!r} in {timeout}s; console:\n{l2.console()[-1500:]}")
+
+
+def guest_unplug(l2, dev_id, fails, timeout=120):
+    """device_del that the running guest completes with its DLPAR tooling
+    (no reset); seconds until DEVICE_DELETED."""
+    t = time.monotonic()
+    l2.qmp.cmd("device_del", id=dev_id)
+    try:
+        l2.wait_deleted(dev_id, timeout)
+    except QMPError:
+        fails.append(f"the guest did not complete device_del {dev_id} in {timeout}s")
+        raise CaseError(f"no DEVICE_DELETED for {dev_id} in {timeout}s; console:\n{l2.console()[-1500:]}")
+    dt = time.monotonic() - t
+    l2.step(f"device_del {dev_id}: the guest completed it in {dt:.1f}s")
+    return dt
+
+
+def case_dlpar(w, build):
+    """A running Linux guest completes unplugs itself (rtas_errd, drmgr),
+    cap present and hidden: plug, DMA, unplug, replug, DMA, unplug; then a
+    PHB plugged, a device on it, both unplugged; host truth at each step."""
+    fails, notes, times = [], [], []
+    for hide in (False, True):
+        cap = "hidden" if hide else "present"
+        l2 = L2(w, build, hide_cap=hide, dlpar=True)
+        try:
+            l2.cont()
+            l2.wait_console(r"e2e-l2: rtas_errd started[\s\S]*no nvme yet")
+            l2.step(f"cap {cap}: the guest runs rtas_errd")
+            for bus, rnd in (("pci.0", 1), ("pci.0", 2), ("phb3.0", 3)):
+                since = len(l2.console())
+                if bus != "pci.0":
+                    # PHB DLPAR: the guest adds the PHB (drmgr -c phb -a)
+                    l2.qmp.cmd("device_add", driver="spapr-pci-host-bridge", index=3, id="phb3")
+                    wait_new(l2, r"drmgr -c phb -a[\s\S]*exited with 0", since)
+                    l2.step("device_add spapr-pci-host-bridge phb3: the guest added it")
+                    since = len(l2.console())
+                l2.plug(0, "hostdev0", bus)
+                r = wait_new(l2, MARKER1, since)
+                l2.step(f"round {rnd}: the guest probed the device and read {r[0]} by DMA")
+                expect(r[0] == w.markers[1], f"marker {r[0]!r}", fails)
+                fails += l2.host_truth(f"cap {cap}, round {rnd} ({bus}): plug, guest DMA")
+                times.append(guest_unplug(l2, "hostdev0", fails))
+                fails += l2.host_truth(f"cap {cap}, round {rnd} ({bus}): unplugged by the guest")
+            # The PHB: its DRCs and TCE tables go (DEVICE_DELETED each);
+            # QEMU sends none for the PHB itself, but it leaves the QOM tree.
+            since = len(l2.console())
+            t = time.monotonic()
+            l2.qmp.cmd("device_del", id="phb3")
+            try:
+                l2.qmp.wait_event("DEVICE_DELETED", timeout=120)
+                while "phb3" in [p["name"] for p in l2.qmp.cmd("qom-list", path="/machine/peripheral")]:
+                    if time.monotonic() > t + 120:
+                        raise QMPError("phb3 still in /machine/peripheral")
+                    time.sleep(0.5)
+                dt = time.monotonic() - t
+                l2.step(f"device_del phb3: the guest removed it in {dt:.1f}s")
+                times.append(dt)
+            except QMPError as e:
+                fails.append(f"cap {cap}: device_del phb3: {e}")
+            expect(re.search(r"drmgr -c phb -r", l2.console()[since:]),
+                   f"cap {cap}: the guest ran no drmgr -c phb -r", fails)
+            fails += l2.host_truth(f"cap {cap}: PHB unplugged by the guest")
+        finally:
+            con = l2.console()
+            out = l2.quit()
+        drm = re.findall(r"run: drmgr (-c \w+ -\w)", con)
+        ok = re.findall(r"drmgr call exited with 0", con)
+        notes.append(f"cap {cap}: the guest ran drmgr {len(drm)} times ({', '.join(drm)}), {len(ok)} exited 0")
+        expect(len(ok) == len(drm), f"cap {cap}: a drmgr failed", fails)
+        probs = dmesg_problems(l2.dmesg, hide)
+        if probs:
+            fails.append(f"cap {cap}: L1 dmesg: " + "; ".join(probs))
+        errs = [ln for ln in out.splitlines() if "rror" in ln]
+        if errs:
+            notes.append(f"cap {cap}: L2 QEMU said: " + " | ".join(errs[:3]))
+    notes.insert(0, "guest-driven unplugs (device, device, device on phb3, phb3) took "
+                 + ", ".join(f"{t:.1f}" for t in times) + " s")
+    n = "; ".join(notes)
+    return ("fail", n + "; " + "; ".join(fails)) if fails else ("pass", n)
+
+
 # --------------------------------------------------------------------------
 # Case diff: the real L1 kernel against the VFIO model (e2e/vfio_diff.py)
 # --------------------------------------------------------------------------
@@ -1310,7 +1412,7 @@ def case_bench(w, build):
 
 
 CASES = {"1": case1, "2": case2, "2b": case2b, "3": case3, "4": case4, "4h": case4h,
-         "5": case5, "6": case6, "7": case7, "diff": case_diff,
+         "5": case5, "6": case6, "7": case7, "dlpar": case_dlpar, "diff": case_diff,
          "bench": case_bench}
 SERIES_ONLY = {"diff"}
 EVERY_BUILD = {"bench"}         # cases that run every build themselves
