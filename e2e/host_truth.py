@@ -219,8 +219,9 @@ def compare(exp, iommu, phb):
             # KVM maps the TCE's own permissions: accept both
             ok_perm = (got & PERM) in (perm, perm | 1)
             if not got & PERM or (got & ~0xfff) != want or not ok_perm:
+                perms = f"{perm}" if perm == perm | 1 else f"{perm} or {perm | 1}"
                 bad.append(f"{src}: iova {a:#x}: want L1 {liobn:#x}[{i:#x}] = {want | perm:#x} "
-                           f"(perm {perm} or {perm | 1}), have {got:#x}")
+                           f"(perm {perms}), have {got:#x}")
     for liobn in wins:
         off, shift, _ = wins[liobn]
         for i, tce in sorted(iommu.tables[liobn].items()):

@@ -156,6 +156,22 @@ class L2QMP(QEMU):
     def _send(self, text):
         self.stream.send(text)
 
+    def pipeline(self, *cmds):
+        """Send every (name, arguments) at once, then read their returns in
+        order: QEMU runs them back to back."""
+        import json
+        self._send("".join(json.dumps({"execute": n, "arguments": a}) + "\n" for n, a in cmds))
+        rets = []
+        while len(rets) < len(cmds):
+            msg = self._read()
+            if "event" in msg:
+                self.events.append(msg)
+            elif "error" in msg:
+                raise QMPError(f"{cmds[len(rets)][0]}: {msg['error']['desc']}")
+            else:
+                rets.append(msg["return"])
+        return rets
+
     def wait_event(self, name, timeout=None):
         deadline = time.monotonic() + (timeout or self.timeout)
         while True:
@@ -300,7 +316,7 @@ class L2:
             args += ["-M", L2_MACHINE + ",x-vof=on", "-kernel", "/l2/vmlinux",
                      "-initrd", "/l2/initrd.cpio",
                      "-append", "console=hvc0 quiet" + (" e2e-dlpar" if dlpar else "")]
-        elif guest in ("stress", "keep", "fill"):
+        elif guest in ("stress", "keep", "fill", "flip"):
             args += ["-M", L2_MACHINE, "-bios", f"/opt/e2e/tce-{guest}.bin"]
         else:
             args += ["-M", L2_MACHINE]
@@ -1098,6 +1114,47 @@ def case_dlpar(w, build):
     return ("fail", n + "; " + "; ".join(fails)) if fails else ("pass", n)
 
 
+FLIP_CYCLES = 20
+
+
+def case_flip(w, build):
+    """Cap hidden, the flip payload rewrites 64 TCEs in KVM (A-0-A, 0-A-0,
+    A-B-A) while the device is plugged: stopped right after the plug (and
+    the move out that follows its replay), the host maps what the guest's
+    table says (issue 11 item 1: the move's snapshot diff)."""
+    fails, bad_cycles, first = [], 0, None
+    l2 = L2(w, build, hide_cap=True, guest="flip", mem="256M", hcall_traces=False)
+    try:
+        l2.cont()
+        time.sleep(1)
+        for i in range(FLIP_CYCLES):
+            rounds = l2.mem(0x9000)[0]
+            # stop pipelined behind device_add: the guest rewrites nothing
+            # after the move (which the plug's replay schedules), so the
+            # host's mappings are what the move left
+            l2.qmp.pipeline(("device_add", {"driver": "vfio-pci", "host": w.nvme[0][0],
+                                            "id": "hostdev0", "bus": "pci.0"}), ("stop", {}))
+            l2.note_plug("hostdev0", 0, "pci.0")
+            l2.step(f"cycle {i + 1}: device_add + stop (payload round {rounds})")
+            bad = l2.host_truth(f"cycle {i + 1}: plug, stopped")
+            if bad:
+                bad_cycles += 1
+                first = first or bad[0]
+            l2.cont()
+            l2.unplug(reset_if_needed=False)
+            fails += l2.host_truth(f"cycle {i + 1}: unplug")
+        s = l2.mem(0x9000, 2)
+    finally:
+        out = l2.quit()
+    expect(s[1] == 0, f"{s[1]} H_PUT_TCE failed", fails)
+    expect(bad_cycles == 0, f"{bad_cycles} of {FLIP_CYCLES} plugs left the host mapping what the guest's "
+           f"table does not say; first: {first}", fails)
+    moves = re.findall(r"spapr_iommu_move liobn=0x80000000 to_kvm=(\d)", "\n".join(l2.trace))
+    notes = (f"{FLIP_CYCLES} plugs, each stopped right after; payload rounds {s[0]}; "
+             f"moves of 0x80000000 to_kvm {''.join(moves)}; {bad_cycles} plugs mismatched")
+    return finish(l2, fails, notes, cap_hidden=True, out=out)
+
+
 # --------------------------------------------------------------------------
 # Case diff: the real L1 kernel against the VFIO model (e2e/vfio_diff.py)
 # --------------------------------------------------------------------------
@@ -1412,7 +1469,8 @@ def case_bench(w, build):
 
 
 CASES = {"1": case1, "2": case2, "2b": case2b, "3": case3, "4": case4, "4h": case4h,
-         "5": case5, "6": case6, "7": case7, "dlpar": case_dlpar, "diff": case_diff,
+         "5": case5, "6": case6, "7": case7, "dlpar": case_dlpar, "flip": case_flip,
+         "diff": case_diff,
          "bench": case_bench}
 SERIES_ONLY = {"diff"}
 EVERY_BUILD = {"bench"}         # cases that run every build themselves
