@@ -31,7 +31,7 @@ for v in stress keep; do
         ${X}objcopy -O binary "$E2E/guest/tce-$v.elf" "$E2E/guest/tce-$v.bin"
     fi
 done
-for v in fill flip; do
+for v in fill flip reset; do
     if [ "$here/guest/tce-$v.S" -nt "$E2E/guest/tce-$v.bin" ]; then
         ${X}gcc -mbig -c -x assembler-with-cpp -o "$E2E/guest/tce-$v.o" "$here/guest/tce-$v.S"
         ${X}ld -EB -Ttext=0 -o "$E2E/guest/tce-$v.elf" "$E2E/guest/tce-$v.o"
@@ -126,7 +126,7 @@ inputs() {
     ls -l --time-style=+%s "$KD/.stamp" "$SYSROOT/.stamp" "$here"/guest/* \
         "$E2E"/series-build/qemu-system-ppc64 "$E2E"/stock-build/qemu-system-ppc64 \
         "$E2E"/series-11-build/qemu-system-ppc64 \
-        "$E2E/guest/hide-cap.so" "$E2E/guest/l2view" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" "$E2E/guest/tce-fill.bin" "$E2E/guest/tce-flip.bin" "$STRACE_DEB" \
+        "$E2E/guest/hide-cap.so" "$E2E/guest/l2view" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" "$E2E/guest/tce-fill.bin" "$E2E/guest/tce-flip.bin" "$E2E/guest/tce-reset.bin" "$STRACE_DEB" \
         $(dlpar_debs) "$0" 2>/dev/null | awk '{print $5, $6, $7}' || true
 }
 out=$E2E/l1-$SUITE.cpio
@@ -158,7 +158,7 @@ cp "$(readlink -f "$KD/vmlinux")" "$R/l2/vmlinux"
 cp "$W/l2.cpio" "$R/l2/initrd.cpio"
 cp /usr/share/qemu/slof.bin /usr/share/qemu/vof.bin "$R/usr/share/qemu/"
 cp "$E2E/guest/hide-cap.so" "$E2E/guest/l2view" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" \
-    "$E2E/guest/tce-fill.bin" "$E2E/guest/tce-flip.bin" "$R/opt/e2e/"
+    "$E2E/guest/tce-fill.bin" "$E2E/guest/tce-flip.bin" "$E2E/guest/tce-reset.bin" "$R/opt/e2e/"
 elfs="$E2E/guest/hide-cap.so $E2E/guest/l2view"
 for b in series stock series-11; do
     q=$E2E/$b-build/qemu-system-ppc64

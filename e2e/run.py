@@ -316,7 +316,7 @@ class L2:
             args += ["-M", L2_MACHINE + ",x-vof=on", "-kernel", "/l2/vmlinux",
                      "-initrd", "/l2/initrd.cpio",
                      "-append", "console=hvc0 quiet" + (" e2e-dlpar" if dlpar else "")]
-        elif guest in ("stress", "keep", "fill", "flip"):
+        elif guest in ("stress", "keep", "fill", "flip", "reset"):
             args += ["-M", L2_MACHINE, "-bios", f"/opt/e2e/tce-{guest}.bin"]
         else:
             args += ["-M", L2_MACHINE]
@@ -1155,6 +1155,55 @@ def case_flip(w, build):
     return finish(l2, fails, notes, cap_hidden=True, out=out)
 
 
+def case_ddw_restore(w, build):
+    """Cap hidden, the reset payload: with the device attached, the guest
+    resets its DMA windows (RTAS ibm,reset-pe-dma-window) and puts TCEs in
+    the restored default window at once, every 50 ms: the host maps them
+    (host truth), and the restored window, which VFIO uses, is never made
+    in KVM (issue 11 item 4)."""
+    fails = []
+    l2 = L2(w, build, hide_cap=True, guest="reset", mem="256M", hcall_traces=False)
+    try:
+        l2.cont()
+        time.sleep(1)
+        l2.step(f"payload iterations {l2.mem(0x9000)[0]}")
+        spans = []                  # trace lines while the device was attached
+        for i in range(3):
+            l2.plug()
+            start = len(l2.trace)
+            for j in range(3):
+                time.sleep(0.7)
+                fails += l2.host_truth(f"round {i + 1}, check {j + 1}: resets while plugged")
+            l2.read_trace()
+            spans.append((start, len(l2.trace)))
+            l2.unplug(reset_if_needed=False)
+            fails += l2.host_truth(f"round {i + 1}: unplug")
+        s = l2.mem(0x9000, 3)
+        l2.step(f"payload: {s[0]} resets + puts, {s[1]} puts failed, {s[2]} RTAS calls failed")
+    finally:
+        out = l2.quit()
+    # Each reset with the device attached re-makes the default window, which
+    # VFIO uses again at once: it should be made in userspace (fd=-1), not
+    # in KVM and moved out (a new_table that a spapr_iommu_move follows is
+    # a move, not a window made)
+    made = []
+    for start, end in spans:
+        t = l2.trace
+        for i in range(start, end):
+            m = re.search(r"spapr_iommu_new_table liobn=0x80000000 .* fd=(-?\d+)", t[i])
+            if m and not (i + 1 < len(t) and "spapr_iommu_move liobn=0x80000000" in t[i + 1]):
+                made.append((int(m.group(1)), re.sub(r"^[0-9]+@[0-9.]+:", "", t[i])))
+    in_kvm = [ln for fd, ln in made if fd >= 0]
+    expect(s[1] == 0 and s[2] == 0, f"{s[1]} H_PUT_TCE and {s[2]} RTAS calls failed", fails)
+    expect(made, "no default window was restored while the device was attached", fails)
+    if is_series(build):        # stock makes it in KVM too, then again in userspace
+        expect(not in_kvm, f"{len(in_kvm)} of {len(made)} default windows restored while the device was "
+               f"attached were made in KVM: {in_kvm[0] if in_kvm else ''}", fails)
+    notes = (f"{s[0]} resets with puts; {len(made)} default windows restored while the device was "
+             f"attached, {len(in_kvm)} in KVM; moves {l2.count('spapr_iommu_move')}")
+    return finish(l2, fails, notes, cap_hidden=True, out=out)
+
+
 # --------------------------------------------------------------------------
 # Case diff: the real L1 kernel against the VFIO model (e2e/vfio_diff.py)
 # --------------------------------------------------------------------------
@@ -1470,6 +1519,7 @@ def case_bench(w, build):
 
 CASES = {"1": case1, "2": case2, "2b": case2b, "3": case3, "4": case4, "4h": case4h,
          "5": case5, "6": case6, "7": case7, "dlpar": case_dlpar, "flip": case_flip,
+         "ddw-restore": case_ddw_restore,
          "diff": case_diff,
          "bench": case_bench}
 SERIES_ONLY = {"diff"}
