@@ -22,7 +22,9 @@ to the L1 address backing its guest address, and nothing else mapped.
 Python standard library only.
 """
 import array
+import os
 import re
+import time
 
 L0_TRACES = ["spapr_iommu_pci_put", "spapr_iommu_pci_stuff", "spapr_iommu_pci_indirect",
              "spapr_iommu_ddw_create", "spapr_iommu_ddw_remove", "spapr_iommu_ddw_reset",
@@ -40,22 +42,42 @@ def phb_of(liobn):
 
 class L1IOMMU:
     """L1's TCE tables, rebuilt from L0's trace (path) and read from L0's
-    memory (pid). update() reads the trace from where it stopped."""
+    memory (pid). update() reads the trace from where it stopped; with
+    rotate (a function that points L0's log at a new file: HMP logfile) it
+    moves L0 to a new file first and deletes the old one once read, so the
+    trace (a million lines per window L1 clears) never piles up on disk."""
 
-    def __init__(self, path, pid):
-        self.path, self.pid, self.off = path, pid, 0
+    def __init__(self, path, pid, rotate=None):
+        self.path, self.pid, self.off, self.rotate = path, pid, 0, rotate
+        self.base, self.files, self.bytes = path, 0, 0
         self.tables = {}            # liobn -> {index: tce}, valid or not
         self.geo = {}               # liobn -> (bus offset, page shift, entries)
         self.addr = {}              # liobn -> the table's address in L0
         self.indirect = set()       # liobns that got an H_PUT_TCE_INDIRECT
         self.lines = 0
+        self.indirect_lines = {}    # liobn -> H_PUT_TCE_INDIRECT calls (any LIOBN)
 
     def update(self):
-        with open(self.path, "rb") as f:
-            f.seek(self.off)
-            data = f.read()
-        data = data[:data.rfind(b"\n") + 1]         # whole lines only
-        self.off += len(data)
+        if self.rotate:
+            # L0 logs to a new file from now on; the old one is complete
+            # once L0 has closed it (after an RCU grace period)
+            old, self.files = self.path, self.files + 1
+            self.path = f"{self.base}.{self.files}"
+            self.rotate(self.path)
+            deadline = time.monotonic() + 10
+            while any(os.path.realpath(f"/proc/{self.pid}/fd/{fd}") == old
+                      for fd in os.listdir(f"/proc/{self.pid}/fd")) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            with open(old, "rb") as f:
+                data = f.read()
+            os.unlink(old)
+        else:
+            with open(self.path, "rb") as f:
+                f.seek(self.off)
+                data = f.read()
+            data = data[:data.rfind(b"\n") + 1]     # whole lines only
+            self.off += len(data)
+        self.bytes += len(data)
         lines = data.decode(errors="replace").splitlines()
         self.lines += len(lines)
         tables = self.tables
@@ -84,6 +106,7 @@ class L1IOMMU:
             if kv["liobn"] in self.tables:
                 self._set(kv["liobn"], kv["ioba"], kv["tcevalue"], kv["npages"])
         elif ev == "spapr_iommu_pci_indirect":
+            self.indirect_lines[kv["liobn"]] = self.indirect_lines.get(kv["liobn"], 0) + 1
             if kv["liobn"] in self.tables:
                 self.indirect.add(kv["liobn"])
         elif ev == "spapr_iommu_new_table":

@@ -194,6 +194,17 @@ class L2QMP(QEMU):
         pass
 
 
+class L0Monitor(L2QMP):
+    """L0's own QMP (a unix socket): it moves L0's trace to a new file."""
+
+    def __init__(self, path):  # pylint: disable=super-init-not-called
+        self.stream = Stream(path)
+        self.events = []
+        self.timeout = 30
+        self.proc = None
+        self.attach(timeout=30)
+
+
 class World:
     """L0 + L1, booted once per L1 kernel; L2s come and go."""
 
@@ -231,6 +242,7 @@ class World:
                "-device", "virtserialport,bus=vs.0,nr=1,chardev=ctl,name=e2e.ctl",
                "-chardev", f"socket,id=qmp,path={self.dir}/qmp.sock,server=on,wait=off",
                "-device", "virtserialport,bus=vs.0,nr=2,chardev=qmp,name=e2e.qmp",
+               "-qmp", f"unix:{self.dir}/l0-qmp.sock,server=on,wait=off",
                "-D", self.l0_trace] + traces + drives
         t = time.monotonic()
         self.l0 = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
@@ -245,7 +257,9 @@ class World:
             self.l0.kill()
             raise
         self.boot_time = time.monotonic() - t
-        self.iommu = host_truth.L1IOMMU(self.l0_trace, self.l0.pid)
+        self.l0_qmp = L0Monitor(f"{self.dir}/l0-qmp.sock")
+        self.iommu = host_truth.L1IOMMU(self.l0_trace, self.l0.pid,
+                                        rotate=lambda path: self.l0_qmp.hmp(f"logfile {path}"))
         self.truth_times = []          # seconds per host-truth check
         self.self_tested = None        # the oracle's self-test result, once
         self.qmp = L2QMP(f"{self.dir}/qmp.sock")
@@ -1540,7 +1554,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--l0", default=os.path.join(ROOT, "build/bin/qemu-system-ppc64"))
     ap.add_argument("--e2e-dir", default=os.path.join(ROOT, "build/e2e"))
-    ap.add_argument("--cases", default="1,2,2b,3,4,4h,5,6,7,diff")
+    ap.add_argument("--cases", default="1,2,2b,3,4,4h,5,6,7,dlpar,flip,ddw-restore,diff")
     ap.add_argument("--builds", default="series,stock")
     ap.add_argument("--suites", default="trixie")
     # Case 2's Linux guest hangs at random in modprobe nvme on sid's 7.2 L1,
@@ -1589,10 +1603,22 @@ def main():
                         except CaseError:
                             pass
                     dt = time.monotonic() - t
+                    try:
+                        w.iommu.update()    # L0's trace so far: read and deleted
+                    except (CaseError, QMPError, OSError) as e:
+                        log(f"   L0's trace: {type(e).__name__}: {e}")
                     tag = {"pass": "PASS", "fail": "FAIL", "xfail": "XFAIL"}[verdict]
                     log(f"   {tag} {name} ({dt:.1f}s): {notes}")
                     results.append((name, verdict, notes))
         finally:
+            if w.truth_times:
+                tt = sorted(w.truth_times)
+                log(f"   host truth: {len(tt)} checks, median {tt[len(tt) // 2] * 1000:.0f} ms, "
+                    f"max {tt[-1] * 1000:.0f} ms, {sum(tt):.0f} s in all; L0 trace {w.iommu.lines} lines "
+                    f"({w.iommu.bytes >> 20} MiB), H_PUT_TCE_INDIRECT per LIOBN "
+                    f"{ {hex(k): v for k, v in w.iommu.indirect_lines.items()} }; oracle self-test: "
+                    + ("not run" if w.self_tested is None else "missed " + ", ".join(w.self_tested)
+                       if w.self_tested else "caught a wrong, a missing and an extra mapping"))
             w.close()
     log("")
     log("== summary")
