@@ -10,6 +10,10 @@ L2  qemu-system-ppc64 cross-built for ppc64le (series or stock), -accel kvm,
     initramfs reading a marker by nvme DMA, or a tiny firmware blob making
     TCE hypercalls
 
+Host truth (e2e/host_truth.py): L0 traces L1's TCE calls, and the cases
+check that what L1 maps for the L2 device is what the L2 guest's windows
+say (L2.host_truth()).
+
 Python standard library only; run/qmp.py is the QMP client. Prints a
 timeline per case and ends with "N passed, N failed".
 """
