@@ -55,6 +55,8 @@ help:
 	@echo 'make check-bisect  build and test every prefix of the series (check-bisect-11:'
 	@echo '                of the port to 11.1)'
 	@echo 'make check-asan the series'"'"' qtest on an ASan + UBSan build ($(B)/qemu-asan-build)'
+	@echo 'make check-tsan the series'"'"' RCU reader case on a ThreadSanitizer build'
+	@echo '                ($(B)/qemu-tsan-build): no data race in the sPAPR IOMMU code'
 	@echo 'make check-reliability  check-hostile, check-migration, check-sweep, then the storm'
 	@echo '                on the normal build (reliability/README.md; make check runs all'
 	@echo '                four at reduced size; check-storm is the storm under ASan)'
@@ -185,7 +187,7 @@ clean:
 	    echo "clean: $(TREE11) holds work not in $(PATCHES11)/: run make export-11 first" >&2; exit 1; fi
 	rm -rf $(TREE) $(QEMU_BUILD) $(TREE11) $(QEMU11_BUILD) \
 	    $(STOCK_SRC) $(STOCK_BUILD) $(B)/qemu-asan-build \
-	    $(STOCK_HCALL_SRC) $(STOCK_HCALL_BUILD) \
+	    $(STOCK_HCALL_SRC) $(STOCK_HCALL_BUILD) $(B)/qemu-tsan-build \
 	    $(B)/bin $(B)/lib $(B)/tests
 
 distclean: clean
@@ -207,11 +209,23 @@ check-asan: build-asan
 	    meson test -C $(ASAN_BUILD) --no-rebuild --print-errorlogs \
 	    qtest-ppc64/spapr-tce-vfio-test
 
+# The series under ThreadSanitizer, in a build of its own: the qtest cases
+# whose second thread reads TCE tables under RCU (scripts/check-tsan.sh).
+TSAN_BUILD := $(B)/qemu-tsan-build
+.PHONY: build-tsan check-tsan
+build-tsan: tree
+	@$(STAGE) configure-tsan scripts/configure-qemu.sh $(TREE) $(TSAN_BUILD) \
+	    --enable-tsan
+	@$(STAGE) build-tsan ninja -C $(TSAN_BUILD) qemu-system-ppc64
+
+check-tsan: build build-tsan
+	@scripts/check-tsan.sh $(TSAN_BUILD) $(QEMU_BUILD) rcu-reader
+
 # End to end (e2e/README.md): the series and stock QEMU cross-built for
 # ppc64le and run as L2 on a real kernel's KVM and VFIO, in a pseries L1
 # nested in our own x86 qemu-system-ppc64 (L0). e2e-prepare is incremental.
 E2E_SUITES ?= trixie sid
-E2E_CASES  ?= 1,2,2b,3,4,4h,5,6,7,diff
+E2E_CASES  ?= 1,2,2b,3,4,4h,5,6,7,dlpar,flip,ddw-restore,diff
 E2E_BUILDS ?= series,stock,series-11
 .PHONY: e2e-prepare check-e2e bench-kvm
 e2e-prepare: fetch
