@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # Cross-build L2's qemu-system-ppc64 for ppc64le, incrementally.
-#   e2e/cross-build.sh series|series-11|stock TARBALL PATCHES_DIR E2E_DIR
+#   e2e/cross-build.sh series|series-11|v19|stock TARBALL PATCHES_DIR E2E_DIR
 # series: E2E_DIR/series-src (a git tree of the tarball, patches/ applied with
 #         git am; re-applied only when patches/ changed), build in series-build
 # series-11: the same for the port (QEMU 11.1's tarball, patches-11.1/)
+# v19:    series v19, before issue 19's fixes (evidence only, in no default
+#         list): PATCHES_DIR is first written from git, the files that
+#         `git show REV:patches/series` lists at REV=${E2E_V19_REV:-a8ae2fe}
 # stock:  E2E_DIR/stock-src (the plain tarball), build in stock-build
 set -euo pipefail
+if [ "${1:-}" = v19 ]; then
+    top=$(cd "$(dirname "$0")/.." && pwd) rev=${E2E_V19_REV:-a8ae2fe} out=${3:?}
+    mkdir -p "$out"
+    command git -C "$top" show "$rev:patches/series" > "$out/series.new"
+    for f in $(cat "$out/series.new"); do command git -C "$top" show "$rev:patches/$f" > "$out/$f"; done
+    mv "$out/series.new" "$out/series"
+fi
 KIND=${1:?}; TARBALL=$(realpath "${2:?}"); PATCHES=$(realpath "${3:?}"); E2E=$(realpath -m "${4:?}")
 SRC=$E2E/$KIND-src BLD=$E2E/$KIND-build SYSROOT=$E2E/sysroot
 die() { echo "e2e/cross-build($KIND): error: $*" >&2; exit 1; }

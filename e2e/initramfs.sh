@@ -31,11 +31,21 @@ for v in stress keep; do
         ${X}objcopy -O binary "$E2E/guest/tce-$v.elf" "$E2E/guest/tce-$v.bin"
     fi
 done
-for v in fill flip reset; do
+for v in fill flip reset race; do
     if [ "$here/guest/tce-$v.S" -nt "$E2E/guest/tce-$v.bin" ]; then
         ${X}gcc -mbig -c -x assembler-with-cpp -o "$E2E/guest/tce-$v.o" "$here/guest/tce-$v.S"
         ${X}ld -EB -Ttext=0 -o "$E2E/guest/tce-$v.elf" "$E2E/guest/tce-$v.o"
         ${X}objcopy -O binary "$E2E/guest/tce-$v.elf" "$E2E/guest/tce-$v.bin"
+    fi
+done
+# bench-move: one payload per window, WSHIFT 0 (the default window) or the
+# log2 of a DDW's size (1, 16, 64 GiB)
+MOVE_WINDOWS="0 30 34 36"
+for s in $MOVE_WINDOWS; do
+    if [ "$here/guest/tce-move.S" -nt "$E2E/guest/tce-move-$s.bin" ]; then
+        ${X}gcc -mbig -DWSHIFT=$s -c -x assembler-with-cpp -o "$E2E/guest/tce-move-$s.o" "$here/guest/tce-move.S"
+        ${X}ld -EB -Ttext=0 -o "$E2E/guest/tce-move-$s.elf" "$E2E/guest/tce-move-$s.o"
+        ${X}objcopy -O binary "$E2E/guest/tce-move-$s.elf" "$E2E/guest/tce-move-$s.bin"
     fi
 done
 
@@ -125,8 +135,9 @@ mkcpio() { (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > "$2.t
 inputs() {
     ls -l --time-style=+%s "$KD/.stamp" "$SYSROOT/.stamp" "$here"/guest/* \
         "$E2E"/series-build/qemu-system-ppc64 "$E2E"/stock-build/qemu-system-ppc64 \
-        "$E2E"/series-11-build/qemu-system-ppc64 \
+        "$E2E"/series-11-build/qemu-system-ppc64 "$E2E"/v19-build/qemu-system-ppc64 \
         "$E2E/guest/hide-cap.so" "$E2E/guest/l2view" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" "$E2E/guest/tce-fill.bin" "$E2E/guest/tce-flip.bin" "$E2E/guest/tce-reset.bin" "$STRACE_DEB" \
+        "$E2E/guest/tce-race.bin" $(for s in $MOVE_WINDOWS; do echo "$E2E/guest/tce-move-$s.bin"; done) \
         $(dlpar_debs) "$0" 2>/dev/null | awk '{print $5, $6, $7}' || true
 }
 out=$E2E/l1-$SUITE.cpio
@@ -158,9 +169,10 @@ cp "$(readlink -f "$KD/vmlinux")" "$R/l2/vmlinux"
 cp "$W/l2.cpio" "$R/l2/initrd.cpio"
 cp /usr/share/qemu/slof.bin /usr/share/qemu/vof.bin "$R/usr/share/qemu/"
 cp "$E2E/guest/hide-cap.so" "$E2E/guest/l2view" "$E2E/guest/tce-stress.bin" "$E2E/guest/tce-keep.bin" \
-    "$E2E/guest/tce-fill.bin" "$E2E/guest/tce-flip.bin" "$E2E/guest/tce-reset.bin" "$R/opt/e2e/"
+    "$E2E/guest/tce-fill.bin" "$E2E/guest/tce-flip.bin" "$E2E/guest/tce-reset.bin" \
+    "$E2E/guest/tce-race.bin" "$E2E"/guest/tce-move-*.bin "$R/opt/e2e/"
 elfs="$E2E/guest/hide-cap.so $E2E/guest/l2view"
-for b in series stock series-11; do
+for b in series stock series-11 v19; do
     q=$E2E/$b-build/qemu-system-ppc64
     # A build not asked for (E2E_BUILDS) may be missing; one asked for may not.
     case " ${E2E_BUILDS:-series stock series-11} " in *" $b "*) ;; *) [ -f "$q" ] || continue ;; esac

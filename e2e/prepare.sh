@@ -7,6 +7,9 @@
 #   e2e/prepare.sh [SUITE...]   (default: trixie sid)
 # E2E_BUILDS (comma-separated, as for run.py; default all three) limits the
 # cross builds, for faster iteration; the initramfs takes the builds present.
+# E2E_BUILDS=v19 (never a default) cross-builds series v19 as it was before
+# issue 19's fixes, from git (commit a8ae2fe; E2E_V19_REV), for evidence:
+# the cases that must fail on it (build/e2e/v19-patches, v19-build).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -24,6 +27,7 @@ t=$(date +%s); E2E_KERNEL_SUITES="$SUITES" "$here/sysroot.sh" "$E2E"; stamp "sys
 for b in $BUILDS; do
     tb=$TARBALL p=$top/patches
     [ $b != series-11 ] || tb=$TARBALL11 p=$top/patches-11.1
+    [ $b != v19 ] || p=$E2E/v19-patches
     t=$(date +%s); "$here/cross-build.sh" $b "$tb" "$p" "$E2E"; stamp "cross-build $b" $t
 done
 for s in $SUITES; do
