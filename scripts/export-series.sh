@@ -13,7 +13,7 @@ PATCHES=$(realpath "${3:?}")
 COVER=0000-cover-letter.patch
 # The series' version: bump it (and the cover letter's changelog) when a
 # new version is posted.
-PREFIX='PATCH v19'
+PREFIX='PATCH v20'
 
 die() { echo "$MODE: error: $*" >&2; exit 1; }
 # format-patch --cover-letter wants an identity; the check must not depend
