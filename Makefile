@@ -5,10 +5,19 @@ B            := build
 CACHE        := $(B)/cache
 TREE         := $(B)/qemu
 QEMU_BUILD   := $(B)/qemu-build
-STOCK_SRC    := $(B)/stock
-STOCK_BUILD  := $(B)/stock-build
+# Stock at the same relative path to its build as the series (../qemu), so
+# that ccache finds what the series' build compiled alike.
+STOCK_SRC    := $(B)/stock/qemu
+STOCK_BUILD  := $(B)/stock/qemu-build
 TARBALL      := $(CACHE)/qemu-orig.tar.xz
 STAGE        := scripts/stage
+
+# One compiler cache for every build of a run (scripts/configure-qemu.sh
+# uses it when Debian's ccache is installed); paths under build/ hash as
+# relative ones.
+export CCACHE_DIR      := $(abspath $(B))/cache/ccache
+export CCACHE_BASEDIR  := $(abspath $(B))
+export CCACHE_NOHASHDIR := 1
 
 # The QEMU qtests that guard what the series touches, and the series' own
 # (qtest-ppc64 suite).
@@ -101,7 +110,7 @@ stock: fetch
 	@$(STAGE) configure-stock scripts/configure-qemu.sh $(STOCK_SRC) $(STOCK_BUILD)
 	@$(STAGE) build-stock ninja -C $(STOCK_BUILD) qemu-system-ppc64
 	@mkdir -p $(B)/bin
-	@ln -sfn ../stock-build/qemu-system-ppc64 $(B)/bin/qemu-system-ppc64-stock
+	@ln -sfn ../stock/qemu-build/qemu-system-ppc64 $(B)/bin/qemu-system-ppc64-stock
 
 check: build stock build-11
 	@$(STAGE) test scripts/run-tests.sh $(B) $(QTESTS)
@@ -132,8 +141,8 @@ export-11:
 
 # The benchmark's baseline: stock plus only patch 4 (the qtest "hcall"
 # command), since its scenarios put TCEs from qtest.
-STOCK_HCALL_SRC   := $(B)/stock-hcall-src
-STOCK_HCALL_BUILD := $(B)/stock-hcall-build
+STOCK_HCALL_SRC   := $(B)/stock-hcall/qemu
+STOCK_HCALL_BUILD := $(B)/stock-hcall/qemu-build
 # (found by its subject, so that a renumbered series still finds it)
 HCALL_PATCH       := $(wildcard patches/*-spapr-Add-a-qtest-hcall-command-and-qtest_hcall.patch)
 
@@ -141,7 +150,7 @@ stock-hcall: fetch
 	@$(STAGE) build-stock-hcall bench/stock-hcall.sh $(TARBALL) $(HCALL_PATCH) \
 	    $(STOCK_HCALL_SRC) $(STOCK_HCALL_BUILD)
 	@mkdir -p $(B)/bin
-	@ln -sfn ../stock-hcall-build/qemu-system-ppc64 $(B)/bin/qemu-system-ppc64-stock-hcall
+	@ln -sfn ../stock-hcall/qemu-build/qemu-system-ppc64 $(B)/bin/qemu-system-ppc64-stock-hcall
 
 # QEMU takes its host page size from getpagesize(), and from it the host
 # IOMMU page size of a window: e2e/pagesize.c makes it the 64 KiB of the

@@ -11,8 +11,13 @@ shift 2
 # blobs QEMU would install, at fixed paths; nothing is downloaded. Debian's
 # python3 carries meson; a pyenv or venv python first in PATH would not.
 FIRMWARE="/usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu"
-OPTS="--python=/usr/bin/python3 --target-list=ppc64-softmmu
-      --without-default-features --enable-tools --enable-fdt=system
+# -Werror always: a git tree gets it by default, a tarball does not, and
+# the same flags let ccache (the Makefile points it at build/cache/ccache)
+# reuse for stock what the series' build compiled alike.
+CC=cc CXX=c++
+if [ -x /usr/lib/ccache/cc ]; then CC=/usr/lib/ccache/cc CXX=/usr/lib/ccache/c++; fi
+OPTS="--python=/usr/bin/python3 --target-list=ppc64-softmmu --cc=$CC --cxx=$CXX
+      --without-default-features --enable-tools --enable-fdt=system --enable-werror
       --disable-docs --disable-download --disable-install-blobs --disable-relocatable
       --firmwarepath=$(echo $FIRMWARE | tr ' ' :)${*:+ $*}"
 

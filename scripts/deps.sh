@@ -22,7 +22,9 @@ esac
 # Packages from the release suite, then those that need a newer suite on 12.
 # (device-tree-compiler: QEMU 11 compiles the PPC dtbs that Debian's "+ds"
 # tarball leaves out.)
-PKGS="build-essential pkg-config git xz-utils perl python3 python3-venv device-tree-compiler
+# (ccache: the builds of one run share what they compile alike, see
+# scripts/configure-qemu.sh.)
+PKGS="build-essential pkg-config git xz-utils perl python3 python3-venv device-tree-compiler ccache
       libglib2.0-dev libpixman-1-dev libfdt-dev ninja-build
       qemu-system-data seabios ipxe-qemu"
 NEWER_PKGS="meson python3-pycotap"
