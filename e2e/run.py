@@ -1069,6 +1069,19 @@ def guest_unplug(l2, dev_id, fails, timeout=120):
     return dt
 
 
+def drmgr_console(l2, timeout=60):
+    """The guest's console once every drmgr run has printed its exit: QEMU
+    completes an unplug at the guest's RTAS calls, before drmgr ends (a PHB
+    leaves QOM some seconds before its drmgr -c phb -r exits)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        con = l2.console()
+        if (len(re.findall(r"run: drmgr -c", con)) <= len(re.findall(r"drmgr call exited with", con))
+                or time.monotonic() > deadline):
+            return con
+        time.sleep(1)
+
+
 def case_dlpar(w, build):
     """A running Linux guest completes unplugs itself (rtas_errd, drmgr),
     cap present and hidden: plug, DMA, unplug, replug, DMA, unplug; then a
@@ -1115,6 +1128,7 @@ def case_dlpar(w, build):
             expect(re.search(r"drmgr -c phb -r", l2.console()[since:]),
                    f"cap {cap}: the guest ran no drmgr -c phb -r", fails)
             fails += l2.host_truth(f"cap {cap}: PHB unplugged by the guest")
+            con = drmgr_console(l2)
         finally:
             con = l2.console()
             out = l2.quit()
@@ -1350,6 +1364,7 @@ def case_phb_unplug(w, build):
         dt = wait_phb_gone(l2, "phb3", t)
         l2.step(f"round 3: device_del phb3 (empty): the guest removed it in {dt:.1f}s")
         check_removal("round 3 (empty PHB, guest)", start)
+        drmgr_console(l2)
     finally:
         con = l2.console()
         out = l2.quit()
