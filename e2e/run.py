@@ -1346,6 +1346,10 @@ def case_phb_unplug(w, build):
         dt = wait_phb_gone(l2, "phb3", time.monotonic(), timeout=30)
         l2.step(f"round 2: stop, device_del phb3, system_reset: the PHB went in {dt:.1f}s")
         check_removal("round 2 (system_reset)", start)
+        # 3: the same index at once, still stopped (the guest finds it at
+        # boot); used, then the guest removes the device, then the PHB
+        # (case dlpar's order)
+        add_phb("round 3 (right after the reset, stopped)", guest=False)
         l2.cont()
         deadline = time.monotonic() + 180
         while l2.console().count("e2e-l2: up") <= ups or "rtas_errd started" not in l2.console().split("e2e-l2: up")[-1]:
@@ -1353,9 +1357,6 @@ def case_phb_unplug(w, build):
                 raise CaseError("the guest did not come back after system_reset:\n" + l2.console()[-1500:])
             time.sleep(1)
         time.sleep(2)
-        # 3: the same index once more, after the reset; used, then the guest
-        # removes the device, then the PHB (case dlpar's order)
-        add_phb("round 3")
         use("round 3")
         guest_unplug(l2, "hostdev0", fails)
         fails.extend(l2.host_truth("round 3: device unplugged by the guest"))
@@ -1364,6 +1365,7 @@ def case_phb_unplug(w, build):
         dt = wait_phb_gone(l2, "phb3", t)
         l2.step(f"round 3: device_del phb3 (empty): the guest removed it in {dt:.1f}s")
         check_removal("round 3 (empty PHB, guest)", start)
+        add_phb("round 4")
         drmgr_console(l2)
     finally:
         con = l2.console()
