@@ -1155,7 +1155,7 @@ def case_flip(w, build):
     """Cap hidden, the flip payload rewrites 64 TCEs in KVM (A-0-A, 0-A-0,
     A-B-A) while the device is plugged: stopped right after the plug (and
     the move out that follows its replay), the host maps what the guest's
-    table says (issue 11 item 1: the move's snapshot diff)."""
+    table says (issue 19 item 1: the move's snapshot diff)."""
     fails, bad_cycles, first = [], 0, None
     l2 = L2(w, build, hide_cap=True, guest="flip", mem="256M", hcall_traces=False)
     try:
@@ -1194,7 +1194,7 @@ def case_ddw_restore(w, build):
     resets its DMA windows (RTAS ibm,reset-pe-dma-window) and puts TCEs in
     the restored default window at once, every 50 ms: the host maps them
     (host truth), and the restored window, which VFIO uses, is never made
-    in KVM (issue 11 item 4)."""
+    in KVM (issue 19 item 4)."""
     fails = []
     l2 = L2(w, build, hide_cap=True, guest="reset", mem="256M", hcall_traces=False)
     try:
