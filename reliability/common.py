@@ -6,6 +6,7 @@ The qtest text-protocol client is run/qtest.py, which the benchmark uses too.
 """
 
 import collections
+import fcntl
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import signal
 import socket
 import struct
 import subprocess
+import termios
 import sys
 import threading
 import time
@@ -86,14 +88,17 @@ class QMPError(Exception):
 class QMP:
     """A QMP client; QEMU listens (server=on,wait=off), we connect."""
 
-    def __init__(self, path, proc, timeout=60):
+    def __init__(self, path, proc, timeout=60, on_stall=None):
         self.events = []
         self.proc = proc
+        self.on_stall = on_stall        # called before a timeout is raised
         self.sock = connect_unix(path, timeout, lambda: proc.poll() is None)
         if not self.sock:
             raise QMPError("QEMU did not start its QMP monitor")
         self.sock.settimeout(timeout)
-        self.file = self.sock.makefile("rw")
+        # Binary, and read only: a text file's write() drops the lines it
+        # has read ahead and not returned yet (an event after a reply)
+        self.file = self.sock.makefile("rb")
         self._read()                                    # the greeting
         self.cmd("qmp_capabilities")
 
@@ -101,14 +106,18 @@ class QMP:
         try:
             line = self.file.readline()
         except socket.timeout:
+            if self.on_stall:
+                self.on_stall(self.sock, f"{getattr(self, 'sent', 0)} commands "
+                              f"sent, the last {getattr(self, 'last', None)}")
             raise QMPError("QMP: no answer") from None
         if not line:
             raise QMPError("QEMU closed the QMP monitor")
         return json.loads(line)
 
     def send(self, name, **args):
-        self.file.write(json.dumps({"execute": name, "arguments": args}) + "\n")
-        self.file.flush()
+        self.last = json.dumps({"execute": name, "arguments": args})
+        self.sent = getattr(self, "sent", 0) + 1
+        self.sock.sendall((self.last + "\n").encode())
 
     def reply(self):
         """The next reply (events are kept): ('return', value) or ('error', desc)."""
@@ -210,7 +219,7 @@ class Machine:
         self.reader.start()
         try:
             self.qt.accept(timeout=60)
-            self.qmp = QMP(qmp_path, self.proc)
+            self.qmp = QMP(qmp_path, self.proc, on_stall=self.diagnose_stall)
         except Exception:
             self.kill()
             raise QMPError(f"{name}: QEMU did not start:\n" + self.output())
@@ -234,6 +243,39 @@ class Machine:
     def output(self):
         with open(self.out_path, errors="replace") as f:
             return f.read()
+
+    def diagnose_stall(self, sock, what):
+        """QMP gave no answer in time: record what QEMU and the socket
+        hold (DIR/stall.txt) before the caller gives up on it."""
+        pid = self.proc.pid
+        lines = [f"{time.strftime('%H:%M:%S')} QMP stall, QEMU pid {pid}: {what}"]
+        try:
+            pending = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD,
+                                                     b"\0" * 4))[0]
+            lines.append(f"bytes waiting on our QMP socket: {pending}")
+        except OSError as e:
+            lines.append(f"FIONREAD: {e}")
+        for t in sorted(os.listdir(f"/proc/{pid}/task")):
+            try:
+                comm = open(f"/proc/{pid}/task/{t}/comm").read().strip()
+                st = open(f"/proc/{pid}/task/{t}/stat").read().split(") ")[1].split()[0]
+                sysc = open(f"/proc/{pid}/task/{t}/syscall").read().strip()
+                lines.append(f"thread {t} {comm} state {st} syscall {sysc}")
+            except OSError:
+                pass
+        try:
+            gdb = subprocess.run(
+                ["gdb", "-p", str(pid), "-batch", "-nx",
+                 "-ex", "thread apply all bt 12",
+                 "-ex", "p *(MonitorQMP *)mon_list.tqh_first",
+                 "-ex", "p ((Monitor *)mon_list.tqh_first)->outbuf->len",
+                 "-ex", "p *((MonitorQMP *)mon_list.tqh_first)->qmp_requests"],
+                capture_output=True, text=True, timeout=120)
+            lines.append(gdb.stdout[-20000:] + gdb.stderr[-2000:])
+        except (OSError, subprocess.TimeoutExpired) as e:
+            lines.append(f"gdb: {e}")
+        with open(os.path.join(self.dir, "stall.txt"), "a") as f:
+            f.write("\n".join(lines) + "\n")
 
     def alive(self):
         return self.proc.poll() is None

@@ -44,7 +44,9 @@ class QEMU:
                                  lambda: self.proc.poll() is None)
         if not self.sock:
             raise QMPError("QEMU did not start:\n" + self.output())
-        self.file = self.sock.makefile("rw")
+        # Binary, and read only: a text file's write() drops the lines it
+        # has read ahead and not returned yet (an event after a reply)
+        self.file = self.sock.makefile("rb")
         self._read()                                  # the greeting
         self.cmd("qmp_capabilities")
 
@@ -60,8 +62,7 @@ class QEMU:
         return json.loads(line)
 
     def _send(self, text):
-        self.file.write(text)
-        self.file.flush()
+        self.sock.sendall(text.encode())
 
     def cmd(self, name, **args):
         """Run a command; return its result or raise QMPError."""

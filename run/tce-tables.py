@@ -34,13 +34,13 @@ class QTest:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        self.file = self.sock.makefile("rw")
+        # Read only: a text file's write() drops lines it has read ahead
+        self.file = self.sock.makefile("rb")
 
     def cmd(self, line):
-        self.file.write(line + "\n")
-        self.file.flush()
+        self.sock.sendall((line + "\n").encode())
         while True:
-            reply = self.file.readline().split()
+            reply = self.file.readline().decode().split()
             if reply and reply[0] != "IRQ":
                 assert reply[0] == "OK", f"qtest {line}: {reply}"
                 return [int(w, 0) for w in reply[1:]]
