@@ -1794,7 +1794,7 @@ def case_bench(w, build):
 
 
 MOVE_WINDOWS = (0, 30, 34, 36)      # WSHIFT of e2e/guest/tce-move.S: 0 = the default window
-MOVE_REPS = 3
+MOVE_REPS = 5
 
 
 def move_pauses(trace):
@@ -1818,6 +1818,7 @@ def case_bench_move(w, build):
     guest's RAM direct-mapped into each (trace spapr_iommu_move_paused)."""
     fails, rows = [], []
     ram = 256 << 20
+    empty = {True: [], False: []}       # the empty default window beside a DDW
     for ws in MOVE_WINDOWS:
         l2 = L2(w, build, hide_cap=True, guest=f"move-{ws}", mem="256M", hcall_traces=False)
         liobn = "0x80000000" if not ws else "0x80000001"
@@ -1859,6 +1860,10 @@ def case_bench_move(w, build):
                 got = wait_pauses(2 * rep + 2, f"unplug {rep + 1}")
             for _, to_kvm, us in got:
                 samples[to_kvm].append(us)
+            if ws:
+                for lb, to_kvm, us in move_pauses(l2.trace):
+                    if lb == "0x80000000":
+                        empty[to_kvm].append(us)
             l2.step(f"paused us: out {samples[False]}, back {samples[True]}")
             s = l2.mem(0x9030)[0]
             expect(s > 0, "the payload's loop did not run", fails)
@@ -1871,6 +1876,10 @@ def case_bench_move(w, build):
             fails.append(f"window 2^{ws or 30}: L2 QEMU said: {out.strip()[-300:]}")
         rows.append((("default" if not ws else "DDW") + f" {wsize >> 30} GiB", 1 << pshift >> 10,
                      wsize >> pshift, ram >> pshift, sorted(samples[False]), sorted(samples[True])))
+
+    if empty[False] or empty[True]:
+        rows.insert(1, ("default 1 GiB, empty (beside each DDW)", 4, 1 << 18, 0,
+                        sorted(empty[False]), sorted(empty[True])))
 
     def mm(v):
         return f"{v[0] / 1000:.1f} | {v[len(v) // 2] / 1000:.1f}" if v else "- | -"
@@ -1920,7 +1929,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--l0", default=os.path.join(ROOT, "build/bin/qemu-system-ppc64"))
     ap.add_argument("--e2e-dir", default=os.path.join(ROOT, "build/e2e"))
-    ap.add_argument("--cases", default="1,2,2b,3,4,4h,5,6,7,dlpar,flip,ddw-restore,diff")
+    ap.add_argument("--cases", default="1,2,2b,3,4,4h,5,6,7,dlpar,flip,ddw-restore,phb-unplug,stop-race,diff")
     ap.add_argument("--builds", default="series,stock")
     ap.add_argument("--suites", default="trixie")
     # Case 2's Linux guest hangs at random in modprobe nvme on sid's 7.2 L1,
