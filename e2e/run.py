@@ -1314,10 +1314,14 @@ def case_phb_unplug(w, build):
         l2.plugged.pop("hostdev0", None)
         l2.read_trace()
         moves, made = phb_liobns(l2.trace, start)
-        expect(not moves, f"{what}: {len(moves)} table moves while the PHB went: {moves[0] if moves else ''}",
-               fails)
-        expect(not made, f"{what}: {len(made)} KVM tables made for the PHB's LIOBNs while it went: "
-               f"{made[0] if made else ''}", fails)
+        # stock never moves a table, but its reset makes the default window
+        # in KVM and then again in userspace for VFIO (as in ddw-restore),
+        # also for a PHB the reset removes: noted, not a failure there
+        if is_series(build):
+            expect(not moves, f"{what}: {len(moves)} table moves while the PHB went: {moves[0] if moves else ''}",
+                   fails)
+            expect(not made, f"{what}: {len(made)} KVM tables made for the PHB's LIOBNs while it went: "
+                   f"{made[0] if made else ''}", fails)
         notes.append(f"{what}: {len(moves)} moves, {len(made)} KVM tables made")
         fails.extend(l2.host_truth(f"{what}: PHB removed"))
 
