@@ -1457,6 +1457,8 @@ def case_stop_race(w, build):
         l2.qmp.cmd("stop")
         s = race_state(l2)
         l2.qmp.cmd("cont")
+        l2.read_trace()
+        attached = len(l2.trace)        # the device goes; A's resets go on
         l2.unplug(reset_if_needed=False)
         fails += l2.host_truth("unplug")
     finally:
@@ -1465,11 +1467,11 @@ def case_stop_race(w, build):
            f"{s['lost_entry']}: read {s['lost_read']:#x}, last put {s['lost_want']:#x}", fails)
     expect(s["get_fail"] == 0 and s["rtas_fail"] == 0,
            f"{s['get_fail']} H_GET_TCE and {s['rtas_fail']} RTAS calls failed", fails)
-    kinds = vcpu_moves(l2.trace[running:])
+    kinds = vcpu_moves(l2.trace[running:attached])
     # default windows made in KVM while the device was attached (a new_table
     # that a spapr_iommu_move follows is a move, not a window made)
     t = l2.trace
-    made_kvm = sum(1 for i in range(running, len(t))
+    made_kvm = sum(1 for i in range(running, attached)
                    for m in [re.search(rf"spapr_iommu_new_table liobn={LIOBN} .* fd=(\d+)", t[i])]
                    if m and not (i + 1 < len(t) and f"spapr_iommu_move liobn={LIOBN}" in t[i + 1]))
     save = os.path.join(ROOT, "build", "e2e", f"stop-race-{build}.trace")
