@@ -3,21 +3,24 @@
  * at 0x100 in 64-bit real mode. Built once per window (WSHIFT):
  *   WSHIFT 0:  the default window (LIOBN 0x80000000, 1 GiB of 4 KiB pages)
  *              maps the guest's RAM, TCE i -> i * 4 KiB (65536 entries);
- *   WSHIFT n:  RTAS ibm,create-pe-dma-window of 2^n bytes of 64 KiB pages on
- *              the default PHB, which maps the guest's RAM, TCE i -> i * 64
- *              KiB (4096 entries); the default window stays, empty.
+ *   WSHIFT n:  RTAS ibm,remove-pe-dma-window of the default window, then
+ *              ibm,create-pe-dma-window of 2^n bytes of 64 KiB pages on the
+ *              default PHB (so it goes at bus address 0, the PHB's only
+ *              window, and a move is its alone), which maps the guest's RAM,
+ *              TCE i -> i * 64 KiB (4096 entries).
  * As Linux maps RAM into a DDW (direct mapping), with H_PUT_TCE_INDIRECT
  * lists of 512 entries at 0x20000; then it counts in a loop, running in
  * KVM without a hypercall. RAM layout:
  *   0x9000 entries put   0x9008 failed calls   0x9010 RTAS status (create)
  *   0x9018 0xd0e when done   0x9020 the window's LIOBN   0x9028 its bus address
- *   0x9030 the loop's count
+ *   0x9030 the loop's count   0x9038 RTAS status (remove)
  *   0x9100 the RTAS argument buffer
  */
 #define RAM_SIZE (256 << 20)
 #define H_PUT_TCE_INDIRECT 0x13c
 #define H_RTAS 0xf000
 #define RTAS_IBM_CREATE_PE_DMA_WINDOW 0x2027
+#define RTAS_IBM_REMOVE_PE_DMA_WINDOW 0x2028
 #if WSHIFT
 #define PSHIFT 16
 #else
@@ -37,11 +40,30 @@ _start:
     std     26, 8(22)
     std     26, 16(22)
     std     26, 24(22)
+    std     26, 56(22)
     li      20, 0
     oris    20, 20, 0x8000          /* r20 = LIOBN 0x80000000 */
     li      24, 0                   /* r24 = bus address of the window */
 #if WSHIFT
     addi    23, 22, 0x100           /* r23 = 0x9100: RTAS arguments */
+    /* token, nargs 1, nret 1, the default window's LIOBN */
+    li      7, RTAS_IBM_REMOVE_PE_DMA_WINDOW
+    stw     7, 0(23)
+    li      7, 1
+    stw     7, 4(23)
+    stw     7, 8(23)
+    stw     20, 12(23)
+    li      7, -1
+    stw     7, 16(23)
+    li      3, 0
+    ori     3, 3, H_RTAS
+    mr      4, 23
+    sc      1
+    lwz     7, 16(23)
+    extsw   7, 7
+    std     7, 56(22)
+    cmpwi   7, 0
+    bne     done                    /* 0x9038 says why */
     /* token, nargs 5, nret 4, config address 0, BUID 0x800000020000000,
        page shift, window shift; returns status, LIOBN, address hi, lo */
     li      7, RTAS_IBM_CREATE_PE_DMA_WINDOW
