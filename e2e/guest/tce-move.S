@@ -3,11 +3,12 @@
  * at 0x100 in 64-bit real mode. Built once per window (WSHIFT):
  *   WSHIFT 0:  the default window (LIOBN 0x80000000, 1 GiB of 4 KiB pages)
  *              maps the guest's RAM, TCE i -> i * 4 KiB (65536 entries);
- *   WSHIFT n:  RTAS ibm,remove-pe-dma-window of the default window, then
- *              ibm,create-pe-dma-window of 2^n bytes of 64 KiB pages on the
- *              default PHB (so it goes at bus address 0, the PHB's only
- *              window, and a move is its alone), which maps the guest's RAM,
- *              TCE i -> i * 64 KiB (4096 entries).
+ *   WSHIFT n:  RTAS ibm,create-pe-dma-window of 2^n bytes of 64 KiB pages on
+ *              the default PHB (at 2^59), then ibm,remove-pe-dma-window of
+ *              the default window, so the DDW is the PHB's only window and a
+ *              move is its alone (a pSeries L1 cannot make a 64 KiB-page
+ *              window at bus address 0 for VFIO: EINVAL); the DDW maps the
+ *              guest's RAM, TCE i -> i * 64 KiB (4096 entries).
  * As Linux maps RAM into a DDW (direct mapping), with H_PUT_TCE_INDIRECT
  * lists of 512 entries at 0x20000; then it counts in a loop, running in
  * KVM without a hypercall. RAM layout:
@@ -46,24 +47,6 @@ _start:
     li      24, 0                   /* r24 = bus address of the window */
 #if WSHIFT
     addi    23, 22, 0x100           /* r23 = 0x9100: RTAS arguments */
-    /* token, nargs 1, nret 1, the default window's LIOBN */
-    li      7, RTAS_IBM_REMOVE_PE_DMA_WINDOW
-    stw     7, 0(23)
-    li      7, 1
-    stw     7, 4(23)
-    stw     7, 8(23)
-    stw     20, 12(23)
-    li      7, -1
-    stw     7, 16(23)
-    li      3, 0
-    ori     3, 3, H_RTAS
-    mr      4, 23
-    sc      1
-    lwz     7, 16(23)
-    extsw   7, 7
-    std     7, 56(22)
-    cmpwi   7, 0
-    bne     done                    /* 0x9038 says why */
     /* token, nargs 5, nret 4, config address 0, BUID 0x800000020000000,
        page shift, window shift; returns status, LIOBN, address hi, lo */
     li      7, RTAS_IBM_CREATE_PE_DMA_WINDOW
@@ -98,6 +81,26 @@ _start:
     sldi    24, 24, 32
     lwz     7, 44(23)
     or      24, 24, 7               /* r24 = its bus address */
+    /* token, nargs 1, nret 1, the default window's LIOBN */
+    li      7, RTAS_IBM_REMOVE_PE_DMA_WINDOW
+    stw     7, 0(23)
+    li      7, 1
+    stw     7, 4(23)
+    stw     7, 8(23)
+    li      19, 0
+    oris    19, 19, 0x8000          /* LIOBN 0x80000000 */
+    stw     19, 12(23)
+    li      7, -1
+    stw     7, 16(23)
+    li      3, 0
+    ori     3, 3, H_RTAS
+    mr      4, 23
+    sc      1
+    lwz     7, 16(23)
+    extsw   7, 7
+    std     7, 56(22)
+    cmpwi   7, 0
+    bne     done                    /* 0x9038 says why */
 #endif
     std     20, 32(22)
     std     24, 40(22)
