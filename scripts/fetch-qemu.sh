@@ -38,6 +38,10 @@ mirror() {
 
 # apt-get/apt-cache with a private state in CACHE/apt-sid, whose sources
 # are sid's (source and binary packages); the host's apt is not touched.
+# A mirror that serves a frozen sid (any snapshot mirror) has a Release
+# past its Valid-Until: said here, not inherited from the host's apt.conf.d
+# (a fresh Debian has no such setting). Signatures and hashes are still
+# checked, and the tarball against its pinned sha256.
 sid_apt() {
     local d=$CACHE/apt-sid cmd=$1 m
     shift
@@ -55,7 +59,7 @@ sid_apt() {
         -o Dir::State::status="$d/status.empty" \
         -o Dir::Etc::SourceList="$d/etc/sources.list" -o Dir::Etc::SourceParts=/dev/null \
         -o Dir::Etc::Parts=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root \
-        -o Acquire::Languages=none "$@"
+        -o Acquire::Languages=none -o Acquire::Check-Valid-Until=false "$@"
 }
 
 # apt-get source --download-only QEMU=VERSION with APT ("apt-get" or
