@@ -42,7 +42,7 @@ are counted as expected; any other outcome fails. On pSeries the storm
 plugs no second device on a PHB without any window (the group would join
 the first one's window-less container, after which no window can be made
 for the two: at the next reset QEMU keeps the default window without host
-backing, series patch 19, which the sweep checks and the storm does not
+backing, series patch 20, which the sweep checks and the storm does not
 model).
 Every --check-every cycles, and at the end:
 
@@ -329,7 +329,7 @@ class Storm:
         same address space when that container has no window (SET_CONTAINER
         refuses it only when there are windows), and then no window can be
         made for the two (TCE_CREATE EPERM): after a reset the default
-        window would have no host backing (series patch 19), which the
+        window would have no host backing (series patch 20), which the
         storm does not model. It keeps off that state: no second device on
         a PHB without a window, on pseries."""
         return not (self.flavour == "pseries" and not self.windows[phb]
