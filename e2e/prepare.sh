@@ -5,7 +5,8 @@
 # patches-11.1/ on QEMU 11.1's), the L1 initramfs per kernel. Incremental;
 # downloads are cached in build/cache/e2e.
 #   e2e/prepare.sh [SUITE...]   (default: trixie sid)
-# E2E_BUILDS (comma-separated, as for run.py; default all three) limits the
+# E2E_BUILDS (comma-separated, as for run.py; default series,series-11, as
+# make check-e2e; add stock to compare) limits the
 # cross builds, for faster iteration; the initramfs takes the builds present.
 # E2E_BUILDS=v19 (never a default) cross-builds series v19 as it was before
 # issue 19's fixes, from git (commit a8ae2fe; E2E_V19_REV), for evidence:

@@ -1949,7 +1949,7 @@ def main():
     ap.add_argument("--l0", default=os.path.join(ROOT, "build/bin/qemu-system-ppc64"))
     ap.add_argument("--e2e-dir", default=os.path.join(ROOT, "build/e2e"))
     ap.add_argument("--cases", default="1,2,2b,3,4,4h,5,6,7,dlpar,flip,ddw-restore,phb-unplug,stop-race,diff")
-    ap.add_argument("--builds", default="series,stock")
+    ap.add_argument("--builds", default="series,series-11")
     ap.add_argument("--suites", default="trixie")
     # Case 2's Linux guest hangs at random in modprobe nvme on sid's 7.2 L1,
     # with either build (e2e/README.md): there the payload case 2b shows
