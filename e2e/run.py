@@ -1817,20 +1817,15 @@ MOVE_REPS = 5
 def move_pauses(trace):
     """[(LIOBNs, to_kvm, us)] from spapr_iommu_move_paused: the tables the
     paused bottom half moved (the spapr_iommu_move lines since the previous
-    pause: one bottom half moves every misplaced table since 033795a; before,
-    one per table, and the event named its LIOBN) and their direction."""
+    pause) and whether all of them went into KVM."""
     moved, out = {}, []
     for ln in trace:
         m = re.search(r"spapr_iommu_move liobn=(0x[0-9a-f]+) to_kvm=(\d)", ln)
         if m:
             moved[m.group(1)] = m.group(2) == "1"
-        m = re.search(r"spapr_iommu_move_paused (?:liobn=(0x[0-9a-f]+)|\d+ moves), vCPUs paused for (\d+) us"
-                      r"|spapr_iommu_move_paused liobn=(0x[0-9a-f]+) vCPUs paused for (\d+) us", ln)
+        m = re.search(r"spapr_iommu_move_paused \d+ moves, vCPUs paused for (\d+) us", ln)
         if m:
-            lb = m.group(1) or m.group(3)
-            us = int(m.group(2) or m.group(4))
-            liobns = frozenset([lb] if lb else moved)
-            out.append((liobns, moved.get(lb) if lb else (set(moved.values()) == {True}), us))
+            out.append((frozenset(moved), set(moved.values()) == {True}, int(m.group(1))))
             moved = {}
     return out
 
