@@ -3,7 +3,9 @@
 order, with the same subjects: patches/ (QEMU 10.0.13) and its port
 (patches-11.1/). Prints "PASS lockstep/NN: subject" for each pair that
 matches and "FAIL lockstep/...: why" for a patch missing from one series
-or a subject that differs; exits non-zero on any failure.
+or a subject that differs; exits non-zero on any failure. A patch of
+DIR_A alone is in step when its message says "This is upstream commit
+HASH": a stable backport of a fix the base of DIR_B already has.
 
 Usage: check-lockstep.py DIR_A DIR_B
 """
@@ -14,16 +16,21 @@ import re
 import sys
 
 
-def subjects(d):
-    """The subjects of the patches d/series lists, without "[PATCH ...]"."""
+def patches(d):
+    """(subject without "[PATCH ...]", upstream commit or None) of each
+    patch d/series lists"""
     out = []
     with open(os.path.join(d, "series")) as f:
         names = [l.split("#")[0].strip() for l in f]
     for name in filter(None, names):
         with open(os.path.join(d, name), errors="replace") as p:
-            hdr = email.parser.Parser().parse(p, headersonly=True)
-        subj = " ".join(str(hdr["Subject"] or "").split())
-        out.append(re.sub(r"^\[[^]]*\]\s*", "", subj))
+            msg = email.parser.Parser().parse(p)
+        subj = " ".join(str(msg["Subject"] or "").split())
+        body = str(msg.get_payload()).split("\n---\n")[0]
+        up = re.search(r"This is upstream commit ([0-9a-f]{12,40})\b",
+                       " ".join(body.split()))
+        out.append((re.sub(r"^\[[^]]*\]\s*", "", subj),
+                    up.group(1) if up else None))
     return out
 
 
@@ -31,8 +38,13 @@ def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__.strip().splitlines()[-1])
     a, b = sys.argv[1:]
-    sa, sb = subjects(a), subjects(b)
+    pa, sb = patches(a), [s for s, _ in patches(b)]
     failed = 0
+    for subj, up in pa:
+        if up:
+            print(f"PASS lockstep/backport: {subj} (only in {a}: "
+                  f"upstream {up})")
+    sa = [s for s, up in pa if not up]
     for i in range(max(len(sa), len(sb))):
         x = sa[i] if i < len(sa) else None
         y = sb[i] if i < len(sb) else None

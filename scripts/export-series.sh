@@ -11,9 +11,11 @@ MODE=${1:?usage: export-series.sh export|check TREE PATCHES}
 TREE=${2:?}
 PATCHES=$(realpath "${3:?}")
 COVER=0000-cover-letter.patch
-# The series' version: bump it (and the cover letter's changelog) when a
-# new version is posted.
-PREFIX='PATCH v20'
+# The subject prefix ("PATCH v1", "PATCH stable-10.0 v1") is the cover
+# letter's, written by hand: change it there when a new version is posted.
+PREFIX=$(sed -n 's/^Subject: \[\(PATCH[^]]*\) 0\+\/[0-9]\+\].*/\1/p' \
+    "$PATCHES/$COVER" 2>/dev/null | head -n 1)
+PREFIX=${PREFIX:-PATCH}
 
 die() { echo "$MODE: error: $*" >&2; exit 1; }
 # format-patch --cover-letter wants an identity; the check must not depend
