@@ -28,7 +28,7 @@ MODEL_MODULE := tests/qtest/vfio-spapr-model/libvfio-spapr-model.so
 QEMU_TARGETS := qemu-system-ppc64 qemu-img $(addprefix tests/qtest/,$(QTESTS)) \
                 $(MODEL_MODULE)
 
-.PHONY: all build deps fetch tree configure stock stock-hcall model check run bench \
+.PHONY: all build deps fetch tree configure stock stock-hcall model check run bench post-dry-run \
         export export-check checkpatch check-bisect clean distclean help \
         fetch-11 tree-11 build-11 export-11 check-bisect-11
 
@@ -62,6 +62,8 @@ help:
 	@echo 'make build-11   the port: QEMU 11.1 from Debian'"'"'s archive with $(PATCHES11)/ in'
 	@echo '                $(TREE11), built in $(QEMU11_BUILD) (make tree-11: only the tree)'
 	@echo 'make export-11  write the commits of $(TREE11) back to $(PATCHES11)/'
+	@echo 'make post-dry-run  git send-email --dry-run of each series (git-email), Cc lists'
+	@echo '                from QEMU'"'"'s scripts/get_maintainer.pl: who would get what'
 	@echo 'make check-bisect  build and test every prefix of the series (check-bisect-11:'
 	@echo '                of the port to 11.1)'
 	@echo 'make check-asan the series'"'"' qtest on an ASan + UBSan build ($(B)/qemu-asan-build)'
@@ -182,6 +184,12 @@ export-check:
 checkpatch: tree tree-11
 	@scripts/checkpatch.sh $(TREE) patches
 	@scripts/checkpatch.sh $(TREE11) $(PATCHES11)
+
+# What posting would mail (git send-email --dry-run; nothing is sent): the
+# 11.1 series to qemu-devel, its 10.0 backport to qemu-stable and qemu-devel.
+post-dry-run: tree tree-11
+	@scripts/post-dry-run.sh $(TREE11) $(PATCHES11)
+	@scripts/post-dry-run.sh $(TREE) patches qemu-stable@nongnu.org
 
 check-bisect: fetch
 	@scripts/check-bisect.sh $(B) $(TARBALL) $(QTESTS)
