@@ -10,6 +10,11 @@ QEMU_BUILD   := $(B)/qemu-build
 STOCK_SRC    := $(B)/stock/qemu
 STOCK_BUILD  := $(B)/stock/qemu-build
 TARBALL      := $(CACHE)/qemu-orig.tar.xz
+# The series, one directory per series and QEMU base, applied as one stack
+# per base in the order series/order gives (scripts/series-lib.sh).
+SERIES_ORDER := $(shell sed -e 's/\#.*//' series/order)
+STACK10      := $(foreach s,$(SERIES_ORDER),series/$(s)/10.0)
+STACK11      := $(foreach s,$(SERIES_ORDER),series/$(s)/11.1)
 STAGE        := scripts/stage
 
 # One compiler cache for every build of a run (scripts/configure-qemu.sh
@@ -54,14 +59,14 @@ help:
 	@echo '                Debian 12 and 13 roots (debootstrap minbase + git + make; root;'
 	@echo '                CLEAN_ROOM_RELEASES=trixie for one)'
 	@echo 'make tree       only set up $(TREE): QEMU with the series as git commits'
-	@echo 'make export     write the commits of $(TREE) back to patches/'
+	@echo 'make export     write the commits of $(TREE) back to series/*/10.0/'
 	@echo 'make export-check  fail if $(TREE) or $(TREE11) holds work that is not in'
-	@echo '                patches/ or $(PATCHES11)/'
+	@echo '                series/*/10.0/ or series/*/11.1/'
 	@echo 'make checkpatch run QEMU'"'"'s scripts/checkpatch.pl over every patch (each series'
 	@echo '                with its own QEMU'"'"'s)'
-	@echo 'make build-11   the port: QEMU 11.1 from Debian'"'"'s archive with $(PATCHES11)/ in'
+	@echo 'make build-11   QEMU 11.1 from Debian'"'"'s archive with series/*/11.1/ in'
 	@echo '                $(TREE11), built in $(QEMU11_BUILD) (make tree-11: only the tree)'
-	@echo 'make export-11  write the commits of $(TREE11) back to $(PATCHES11)/'
+	@echo 'make export-11  write the commits of $(TREE11) back to series/*/11.1/'
 	@echo 'make post-dry-run  git send-email --dry-run of each series (git-email), Cc lists'
 	@echo '                from QEMU'"'"'s scripts/get_maintainer.pl: who would get what'
 	@echo 'make check-bisect  build and test every prefix of the series (check-bisect-11:'
@@ -94,7 +99,7 @@ fetch: deps
 	@$(STAGE) fetch scripts/fetch-qemu.sh $(CACHE)
 
 tree: fetch
-	@$(STAGE) apply scripts/apply-series.sh $(TARBALL) $(TREE) patches
+	@$(STAGE) apply scripts/apply-series.sh $(TARBALL) $(TREE) $(STACK10)
 
 configure: tree
 	@$(STAGE) configure scripts/configure-qemu.sh $(TREE) $(QEMU_BUILD)
@@ -118,10 +123,10 @@ stock: fetch
 check: build stock build-11
 	@$(STAGE) test scripts/run-tests.sh $(B) $(QTESTS)
 
-# The series ported to the newest QEMU 11.x that Debian's archive serves
-# (patches-11.1/): the same patches, in the same order, with the same
-# subjects (scripts/check-lockstep.py), built and tested next to 10.0.13.
-PATCHES11    := patches-11.1
+# The series on the newest QEMU 11.x that Debian's archive serves
+# (series/*/11.1/, what would be posted; series/*/10.0/ is its backport):
+# the same patches, in the same order, with the same subjects
+# (scripts/check-lockstep.py), built and tested next to 10.0.13.
 TREE11       := $(B)/qemu-11
 QEMU11_BUILD := $(B)/qemu-11-build
 TARBALL11    := $(CACHE)/qemu11-orig.tar.xz
@@ -132,7 +137,7 @@ fetch-11: deps
 	@$(STAGE) fetch-11 scripts/fetch-qemu.sh $(CACHE) 11.1
 
 tree-11: fetch-11
-	@$(STAGE) apply-11 scripts/apply-series.sh $(TARBALL11) $(TREE11) $(PATCHES11)
+	@$(STAGE) apply-11 scripts/apply-series.sh $(TARBALL11) $(TREE11) $(STACK11)
 
 build-11: tree-11
 	@PYTHONPATH=$(QEMU11_PY) $(STAGE) configure-11 scripts/configure-qemu.sh \
@@ -140,14 +145,14 @@ build-11: tree-11
 	@$(STAGE) build-11 ninja -C $(QEMU11_BUILD) $(QEMU_TARGETS)
 
 export-11:
-	@scripts/export-series.sh export $(TREE11) $(PATCHES11)
+	@scripts/export-series.sh export $(TREE11) $(STACK11)
 
 # The benchmark's baseline: stock plus only patch 4 (the qtest "hcall"
 # command), since its scenarios put TCEs from qtest.
 STOCK_HCALL_SRC   := $(B)/stock-hcall/qemu
 STOCK_HCALL_BUILD := $(B)/stock-hcall/qemu-build
 # (found by its subject, so that a renumbered series still finds it)
-HCALL_PATCH       := $(wildcard patches/*-spapr-Add-a-qtest-hcall-command-and-qtest_hcall.patch)
+HCALL_PATCH       := $(wildcard series/*/10.0/*-spapr-Add-a-qtest-hcall-command-and-qtest_hcall.patch)
 
 stock-hcall: fetch
 	@$(STAGE) build-stock-hcall bench/stock-hcall.sh $(TARBALL) $(HCALL_PATCH) \
@@ -175,34 +180,34 @@ run: build
 	@python3 run/tce-tables.py $(B)/bin/qemu-system-ppc64 $(B)/lib/libvfio-model.so
 
 export:
-	@scripts/export-series.sh export $(TREE) patches
+	@scripts/export-series.sh export $(TREE) $(STACK10)
 
 export-check:
-	@scripts/export-series.sh check $(TREE) patches
-	@if [ -d $(TREE11)/.git ]; then scripts/export-series.sh check $(TREE11) $(PATCHES11); fi
+	@scripts/export-series.sh check $(TREE) $(STACK10)
+	@if [ -d $(TREE11)/.git ]; then scripts/export-series.sh check $(TREE11) $(STACK11); fi
 
 checkpatch: tree tree-11
-	@scripts/checkpatch.sh $(TREE) patches
-	@scripts/checkpatch.sh $(TREE11) $(PATCHES11)
+	@for d in $(STACK10); do scripts/checkpatch.sh $(TREE) $$d; done
+	@for d in $(STACK11); do scripts/checkpatch.sh $(TREE11) $$d; done
 
 # What posting would mail (git send-email --dry-run; nothing is sent): the
 # 11.1 series to qemu-devel, its 10.0 backport to qemu-stable and qemu-devel.
 post-dry-run: tree tree-11
-	@scripts/post-dry-run.sh $(TREE11) $(PATCHES11)
-	@scripts/post-dry-run.sh $(TREE) patches qemu-stable@nongnu.org
+	@for d in $(STACK11); do scripts/post-dry-run.sh $(TREE11) $$d; done
+	@for d in $(STACK10); do scripts/post-dry-run.sh $(TREE) $$d qemu-stable@nongnu.org; done
 
 check-bisect: fetch
 	@scripts/check-bisect.sh $(B) $(TARBALL) $(QTESTS)
 
 check-bisect-11: fetch-11
-	@BISECT_PATCHES=$(PATCHES11) PYTHONPATH=$(QEMU11_PY) \
+	@BISECT_PATCHES="$(STACK11)" BISECT_NAME=bisect-11 PYTHONPATH=$(QEMU11_PY) \
 	    scripts/check-bisect.sh $(B) $(TARBALL11) $(QTESTS)
 
 clean:
-	@if [ -d $(TREE) ] && ! scripts/export-series.sh check $(TREE) patches >/dev/null 2>&1; then \
-	    echo "clean: $(TREE) holds work not in patches/: run make export first" >&2; exit 1; fi
-	@if [ -d $(TREE11) ] && ! scripts/export-series.sh check $(TREE11) $(PATCHES11) >/dev/null 2>&1; then \
-	    echo "clean: $(TREE11) holds work not in $(PATCHES11)/: run make export-11 first" >&2; exit 1; fi
+	@if [ -d $(TREE) ] && ! scripts/export-series.sh check $(TREE) $(STACK10) >/dev/null 2>&1; then \
+	    echo "clean: $(TREE) holds work not in series/*/10.0/: run make export first" >&2; exit 1; fi
+	@if [ -d $(TREE11) ] && ! scripts/export-series.sh check $(TREE11) $(STACK11) >/dev/null 2>&1; then \
+	    echo "clean: $(TREE11) holds work not in series/*/11.1/: run make export-11 first" >&2; exit 1; fi
 	rm -rf $(TREE) $(QEMU_BUILD) $(TREE11) $(QEMU11_BUILD) \
 	    $(STOCK_SRC) $(STOCK_BUILD) $(B)/qemu-asan-build \
 	    $(STOCK_HCALL_SRC) $(STOCK_HCALL_BUILD) $(B)/qemu-tsan-build \

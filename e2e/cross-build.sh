@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Cross-build L2's qemu-system-ppc64 for ppc64le, incrementally.
-#   e2e/cross-build.sh series|series-11|v19|stock TARBALL PATCHES_DIR E2E_DIR
-# series: E2E_DIR/series-src (a git tree of the tarball, patches/ applied with
-#         git am; re-applied only when patches/ changed), build in series-build
-# series-11: the same for the port (QEMU 11.1's tarball, patches-11.1/)
+#   e2e/cross-build.sh series|series-11|v19|stock TARBALL DIR[:DIR...] E2E_DIR
+# series: E2E_DIR/series-src (a git tree of the tarball, the series of the
+#         DIRs applied in order with git am, series/*/10.0; re-applied only
+#         when they changed), build in series-build
+# series-11: the same on QEMU 11.1's tarball (series/*/11.1)
 # v19:    series v19, before issue 19's fixes (evidence only, in no default
 #         list): PATCHES_DIR is first written from git, the files that
 #         `git show REV:patches/series` lists at REV=${E2E_V19_REV:-a8ae2fe}
@@ -16,7 +17,13 @@ if [ "${1:-}" = v19 ]; then
     for f in $(cat "$out/series.new"); do command git -C "$top" show "$rev:patches/$f" > "$out/$f"; done
     mv "$out/series.new" "$out/series"
 fi
-KIND=${1:?}; TARBALL=$(realpath "${2:?}"); PATCHES=$(realpath "${3:?}"); E2E=$(realpath -m "${4:?}")
+KIND=${1:?}; TARBALL=$(realpath "${2:?}"); E2E=$(realpath -m "${4:?}")
+IFS=: read -r -a DIRS <<<"${3:?}"
+PATCHES=""
+for d in "${DIRS[@]}"; do
+    d=$(realpath "$d")
+    for f in $(sed -e 's/#.*//' "$d/series"); do PATCHES="$PATCHES $d/$f"; done
+done
 SRC=$E2E/$KIND-src BLD=$E2E/$KIND-build SYSROOT=$E2E/sysroot
 die() { echo "e2e/cross-build($KIND): error: $*" >&2; exit 1; }
 [ -f "$SYSROOT/.stamp" ] || die "no sysroot in $SYSROOT (run e2e/sysroot.sh)"
@@ -30,13 +37,15 @@ if [ ! -f "$SRC/VERSION" ]; then
     fi
 fi
 if [ "$KIND" != stock ]; then
-    sum=$(cd "$PATCHES" && cat series $(cat series) | sha256sum | cut -c1-16)
+    # shellcheck disable=SC2086
+    sum=$(cat $PATCHES | sha256sum | cut -c1-16)
     if [ "$(cat "$SRC/.git/e2e-applied" 2>/dev/null)" != "$sum" ]; then
-        echo "e2e: applying $(basename "$PATCHES")/ to $SRC"
+        echo "e2e: applying ${DIRS[*]} to $SRC"
+        # shellcheck disable=SC2086
         (cd "$SRC" && { git am --abort >/dev/null 2>&1 || true; } &&
             git reset -q --hard baseline && git clean -q -fdx &&
-            git am -q $(sed "s#^#$PATCHES/#" "$PATCHES/series")) ||
-            die "$(basename "$PATCHES")/ does not apply (git am)"
+            git am -q $PATCHES) ||
+            die "${DIRS[*]} do not apply (git am)"
         echo "$sum" > "$SRC/.git/e2e-applied"
     fi
 fi

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Everything `make check-e2e` needs besides L0 (build/bin/qemu-system-ppc64):
 # host packages, the ppc64el sysroot and kernels, the L2 QEMUs cross-built
-# (series from patches/, stock from the same tarball, series-11 from
-# patches-11.1/ on QEMU 11.1's), the L1 initramfs per kernel. Incremental;
+# (series: the series/*/10.0 stack, stock: the same tarball, series-11:
+# the series/*/11.1 stack on QEMU 11.1's), the L1 initramfs per kernel. Incremental;
 # downloads are cached in build/cache/e2e.
 #   e2e/prepare.sh [SUITE...]   (default: trixie sid)
 # E2E_BUILDS (comma-separated, as for run.py; default series,series-11, as
@@ -14,6 +14,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
+. "$top/scripts/series-lib.sh"
 E2E=$top/build/e2e
 TARBALL=$top/build/cache/qemu-orig.tar.xz
 TARBALL11=$top/build/cache/qemu11-orig.tar.xz
@@ -26,8 +27,8 @@ BUILDS=$(echo "${E2E_BUILDS:-series,series-11}" | tr , ' ')
 case " $BUILDS " in *" series-11 "*) [ -f "$TARBALL11" ] || "$top/scripts/fetch-qemu.sh" "$top/build/cache" 11.1 ;; esac
 t=$(date +%s); E2E_KERNEL_SUITES="$SUITES" "$here/sysroot.sh" "$E2E"; stamp "sysroot + kernels" $t
 for b in $BUILDS; do
-    tb=$TARBALL p=$top/patches
-    [ $b != series-11 ] || tb=$TARBALL11 p=$top/patches-11.1
+    tb=$TARBALL p=$(stack_dirs 10.0 | paste -sd:)
+    [ $b != series-11 ] || tb=$TARBALL11 p=$(stack_dirs 11.1 | paste -sd:)
     [ $b != v19 ] || p=$E2E/v19-patches
     t=$(date +%s); "$here/cross-build.sh" $b "$tb" "$p" "$E2E"; stamp "cross-build $b" $t
 done

@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
-# Prove the series bisectable: apply it one patch at a time to a clean tree
-# of its own, and after each patch build, run the qtests that exist at that
-# point and checkpatch that patch. Slow (it builds every prefix); not part
-# of 'make check'. BISECT_PATCHES (default patches) picks the series, and
-# its trees go to BUILD_DIR/bisect-<its name> (patches: BUILD_DIR/bisect).
-# BISECT_FROM=N applies patches 1..N-1 without building (when only later
-# ones changed since a full run).
+# Prove the series bisectable: apply the stack one patch at a time to a
+# clean tree of its own, and after each patch build, run the qtests that
+# exist at that point and checkpatch that patch. Slow (it builds every
+# prefix); not part of 'make check'. BISECT_PATCHES (default: the 10.0.13
+# stack, series/*/10.0 in series/order) lists the series directories, in
+# order; the trees go to BUILD_DIR/$BISECT_NAME (default bisect).
+# BISECT_FROM=N applies the stack's patches 1..N-1 without building (when
+# only later ones changed since a full run).
 set -uo pipefail
 
 B=$(realpath "${1:?usage: check-bisect.sh BUILD_DIR TARBALL QTEST...}")
 TARBALL=$(realpath "${2:?}")
 shift 2
 cd "$(dirname "$0")/.."
-PATCHES=$(realpath "${BISECT_PATCHES:-patches}")
 . scripts/series-lib.sh
-dir=$B/bisect
-[ "$(basename "$PATCHES")" = patches ] || dir=$B/bisect-$(basename "$PATCHES")
+read -r -a DIRS <<<"${BISECT_PATCHES:-$(stack_dirs 10.0 | tr '\n' ' ')}"
+dir=$B/${BISECT_NAME:-bisect}
 TREE=$dir/qemu
 BUILD=$dir/qemu-build
 # Once the series has the VFIO model, meson passes its path to the qtest.
@@ -33,9 +33,9 @@ scripts/configure-qemu.sh "$TREE" "$BUILD" || exit 1
 passed=0
 failed=0
 n=0
-while read -r p; do
+while read -r PATCHES p; do
     n=$((n + 1))
-    echo "==> $p"
+    echo "==> $(basename "$(dirname "$PATCHES")")/$p"
     ok=1
     git -C "$TREE" am -q "$PATCHES/$p" || { echo "does not apply"; exit 1; }
     if [ "$n" -lt "${BISECT_FROM:-1}" ]; then
@@ -63,12 +63,12 @@ while read -r p; do
         ok=0
     fi
     if [ $ok = 1 ]; then
-        echo "PASS bisect/$p (${#tests[@]} qtests)"
+        echo "PASS bisect/$(basename "$(dirname "$PATCHES")")/$p (${#tests[@]} qtests)"
         passed=$((passed + 1))
     else
-        echo "FAIL bisect/$p"
+        echo "FAIL bisect/$(basename "$(dirname "$PATCHES")")/$p"
         failed=$((failed + 1))
     fi
-done < <(series_files)
+done < <(for d in "${DIRS[@]}"; do d=$(realpath "$d"); PATCHES=$d series_files | sed "s#^#$d #"; done)
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -8,7 +8,7 @@ B=$(realpath "${1:?usage: run-tests.sh BUILD_DIR QTEST...}")
 shift
 QEMU_BUILD=$B/qemu-build
 TREE=$B/qemu
-# The port to QEMU 11.1 (patches-11.1/), built by make build-11
+# The series on QEMU 11.1 (series/*/11.1/), built by make build-11
 QEMU11_BUILD=$B/qemu-11-build
 TREE11=$B/qemu-11
 RESULTS=$B/test-results.txt
@@ -115,25 +115,38 @@ run_suite vfio-model-qemu-series make -s -C vfio-model check-qemu O="$B" \
 run_suite vfio-model-qemu-stock make -s -C vfio-model check-qemu O="$B" \
     QEMU="$B/bin/qemu-system-ppc64-stock"
 
-# 3. The series itself: it re-exports to exactly patches/, and every patch
-#    passes QEMU's checkpatch.pl.
-if out=$(scripts/export-series.sh check "$TREE" patches 2>&1); then
-    record PASS "series/export-is-stable"
-else
-    record FAIL "series/export-is-stable" "$(echo "$out" | head -n 3 | tr '\n' ' ')"
-fi
-run_suite series scripts/checkpatch.sh "$TREE" patches --results
-
-# 3b. The port to QEMU 11.1: it re-exports unchanged, QEMU 11.1's own
-#     checkpatch passes every patch, and it is in step with patches/ (the
-#     same patches, in the same order, with the same subjects).
-if out=$(scripts/export-series.sh check "$TREE11" patches-11.1 2>&1); then
-    record PASS "series-11.1/export-is-stable"
-else
-    record FAIL "series-11.1/export-is-stable" "$(echo "$out" | head -n 3 | tr '\n' ' ')"
-fi
-run_suite series-11.1 scripts/checkpatch.sh "$TREE11" patches-11.1 --results
-run_suite series python3 scripts/check-lockstep.py patches patches-11.1
+# 3. The series (series/order, each in series/NAME/10.0 and /11.1): each
+#    base's tree is its whole stack applied (make tree, make tree-11) and
+#    re-exports to exactly the series directories; every patch passes its
+#    base's checkpatch.pl; each series is in step across the bases (the
+#    same patches, in the same order, with the same subjects). Then one
+#    line per series that says all three.
+. scripts/series-lib.sh
+mapfile -t STACK10 < <(stack_dirs 10.0)
+mapfile -t STACK11 < <(stack_dirs 11.1)
+for base in 10.0 11.1; do
+    if [ $base = 10.0 ]; then tree=$TREE dirs=("${STACK10[@]}"); else tree=$TREE11 dirs=("${STACK11[@]}"); fi
+    if out=$(scripts/export-series.sh check "$tree" "${dirs[@]}" 2>&1); then
+        record PASS "series/$base-stack-applies-and-re-exports" "(${#dirs[@]} series)"
+    else
+        record FAIL "series/$base-stack-applies-and-re-exports" "$(echo "$out" | head -n 3 | tr '\n' ' ')"
+    fi
+done
+for i in "${!STACK10[@]}"; do
+    d10=${STACK10[$i]} d11=${STACK11[$i]}
+    name=$(basename "$(dirname "$d10")")
+    before=$(grep -c '^FAIL ' "$RESULTS")
+    run_suite "$name/10.0" scripts/checkpatch.sh "$TREE" "$d10" --results
+    run_suite "$name/11.1" scripts/checkpatch.sh "$TREE11" "$d11" --results
+    run_suite "$name" python3 scripts/check-lockstep.py "$d10" "$d11"
+    n10=$(PATCHES=$d10 series_files | wc -l) n11=$(PATCHES=$d11 series_files | wc -l)
+    if [ "$(grep -c '^FAIL ' "$RESULTS")" = "$before" ] &&
+       grep -q "^PASS series/10.0-stack" "$RESULTS" && grep -q "^PASS series/11.1-stack" "$RESULTS"; then
+        record PASS "series/$name" "applies (10.0.13: $n10 patches, 11.1.1: $n11), checkpatch clean, lockstep"
+    else
+        record FAIL "series/$name" "see the lines above"
+    fi
+done
 
 # 4. Reliability (reliability/README.md), reduced: 5000 hostile TCE
 #    hypercalls (a random seed, printed on every line) and the probes of the
