@@ -1923,7 +1923,7 @@ CASES = {"1": case1, "2": case2, "2b": case2b, "3": case3, "4": case4, "4h": cas
 # bench-move reads a trace event that only the series has (since issue 19)
 SERIES_ONLY = {"diff", "bench-move"}
 EVERY_BUILD = {"bench"}         # cases that run every build themselves
-# The port to QEMU 11.1 (build "series-11", patches-11.1/) runs the cases
+# The series on QEMU 11.1 (build "series-11", series/*/11.1) runs the cases
 # that move tables between KVM and userspace and keep their TCEs, and the
 # two that fail on v19 on the move itself (issue 19 items 1 and 4)
 PORT_CASES = {"1", "2", "2b", "4h", "flip", "ddw-restore"}

@@ -28,7 +28,7 @@ hw/ppc/spapr_iommu.c does, line by line), so the run checks that:
     line) are exactly what QEMU's notifications give: a TCE with access to
     a RAM page maps it (RO -> "r", WO/RW -> "rw"), one without access
     unmaps, a TCE that gives access to no guest RAM unmaps what was there
-    (series patch 16; stock QEMU left it mapped: bug 1 of README.md), and
+    (vfio-start-stop patch 15; stock QEMU left it mapped: bug 1 of README.md), and
     so the mappings are always exactly the valid TCEs of PHB 1's windows;
     without VFIO the model maps nothing;
   * x-vfio-in-use of PHB 1's tables is true exactly while VFIO is attached

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Probes for the two QEMU bugs that hostile.py found (README.md, "Bugs
-found"), which stock QEMU 10.0.13 has and the series fixes (patches 16 and
-15), each in a QEMU of its own with vfio-pci on PHB 1 and the VFIO model:
+found"), which stock QEMU 10.0.13 has and the series fixes (vfio-start-stop patches 15 and
+14), each in a QEMU of its own with vfio-pci on PHB 1 and the VFIO model:
 
   stale-host-mapping  H_PUT_TCE of a TCE that gives access to no guest RAM,
                       over a mapped entry: QEMU says H_SUCCESS and stores
@@ -54,7 +54,7 @@ def probe_stale_host_mapping(m):
         return "FAIL", seq
     if r2 == H_SUCCESS and regs[0] == bad and host == (0x1000000, "rw"):
         return "XFAIL", ("the host keeps the old page (stock QEMU; series "
-                         "patch 16 fixes it): " + seq)
+                         "vfio-start-stop patch 15 fixes it): " + seq)
     table = regs[0]
     if (table == bad and host is None) or (table == good and host == (0x1000000, "rw")):
         return "PASS", seq
@@ -84,7 +84,7 @@ def probe_ddw_overlap_abort(m):
         out = m.output()
         if "DMA mapping failed" in out and rets[0] == 0 and \
                 (rets[2] << 32 | rets[3]) == PHB1_DDW_ADDR:
-            return "XFAIL", "QEMU aborts (stock QEMU; series patch 15 fixes it): " + seq + " (" + \
+            return "XFAIL", "QEMU aborts (stock QEMU; vfio-start-stop patch 14 fixes it): " + seq + " (" + \
                 next(l for l in out.splitlines() if "hardware error" in l) + ")"
         return "FAIL", seq + ": " + "; ".join(l for l in out.splitlines()
                                               if FATAL.search(l))[:300]

@@ -8,8 +8,9 @@ with two host devices in two IOMMU groups (0000:01:00.0 in group 7,
 0000:02:00.0 in group 8), for each host flavour in turn: powernv (groups
 on one PHB share a container) and pseries (a pSeries L1: every group its
 own container, QEMU opens a second one when the model refuses a group
-with SET_CONTAINER EPERM; windows of one level only, so the default window
-is 512 MiB there). Each cycle is one operation, drawn at random among
+with SET_CONTAINER EPERM; windows of one level only; the default window
+is 512 MiB there, as for stock QEMU 10.0, which asks more levels of a
+1 GiB one). Each cycle is one operation, drawn at random among
 those the state allows:
 
   plug          device_add vfio-pci of an unplugged device on PHB 1 or 2
@@ -32,17 +33,16 @@ Each operation's outcome is predicted from the model's rules
 at 1 << 59 (spapr_rtas_ddw.c), and the host puts a container's first
 window at 0 and its second at 1 << 59, so a hot-plug that needs a new
 container for a PHB whose only window is at 1 << 59 is refused ("Host
-doesn't support DMA window"); a pSeries host takes one-level tables only
-(QEMU, on 4 KiB pages, makes a window over 512 MiB two levels), so there a
-1 GiB DDW is refused (RTAS -1) while a device is attached, and a hot-plug
-that must replay one is refused, and a pSeries host makes no default
+doesn't support DMA window"); a pSeries host takes one-level tables only,
+which QEMU asks it for (upstream d5e8e6195bcd, backported in the 10.0
+stack), and a pSeries host makes no default
 window while its 64-bit one is there (TCE_CREATE EPERM: a window at 0
 after the guest removed the default one but kept its DDW). Such refusals
 are counted as expected; any other outcome fails. On pSeries the storm
 plugs no second device on a PHB without any window (the group would join
 the first one's window-less container, after which no window can be made
 for the two: at the next reset QEMU keeps the default window without host
-backing, series patch 20, which the sweep checks and the storm does not
+backing, vfio-start-stop patch 19, which the sweep checks and the storm does not
 model).
 Every --check-every cycles, and at the end:
 
@@ -108,10 +108,9 @@ DEVICES = {"vfioA": ("0000:01:00.0", 7, 1), "vfioB": ("0000:02:00.0", 8, 2)}
 MODEL_DEVICES = ",".join(f"{h}@{g}" for h, g, _ in DEVICES.values())
 
 FLAVOURS = {
-    # default window; DDW window shifts drawn; the largest window the host
-    # takes (QEMU on 4 KiB pages: more than 2^17 TCEs is 2 levels)
+    # default window; the largest window the host takes (None: any drawn)
     "powernv": dict(default=1 * GiB, max_window=None),
-    "pseries": dict(default=512 * MiB, max_window=512 * MiB),
+    "pseries": dict(default=512 * MiB, max_window=None),
 }
 DDW_SHIFTS = (28, 28, 29, 30)               # 256 MiB .. 1 GiB
 DDW_PAGE_SHIFTS = (16, 16, 16, 12)
@@ -197,9 +196,7 @@ class Storm:
         """Whether a container with windows have takes window w: the host
         makes a new window in its first free slot, slot 0 at 0 and slot 1 at
         1 << 59 (QEMU removes a window the host put elsewhere: "Host doesn't
-        support DMA window"); a pSeries host takes one-level tables only
-        (QEMU, on 4 KiB pages, makes a window over 512 MiB two levels), and
-        makes no window in slot 0 (its default window again: 4 KiB pages,
+        support DMA window"); a pSeries host makes no window in slot 0 (its default window again: 4 KiB pages,
         at most tce32_size, which QEMU's windows here always are) while its
         64-bit window is there (spapr_tce_create_table(): EPERM)."""
         slot = 0 if all(h.bus != 0 for h in have) else 1
@@ -208,8 +205,7 @@ class Storm:
             return f"the host puts window {slot} at {start:#x}, not {w.bus:#x}"
         mx = self.fl["max_window"]
         if mx and w.size > mx:
-            return (f"a {w.size >> 20} MiB window of 4 KiB host pages is 2 levels: "
-                    f"a pSeries host takes 1")
+            return f"the host takes windows up to {mx >> 20} MiB, not {w.size >> 20} MiB"
         if self.flavour == "pseries" and slot == 0 and \
                 any(h.bus == DDW_ADDR for h in have):
             return ("a pSeries host makes no default window while its 64-bit "
@@ -329,7 +325,7 @@ class Storm:
         same address space when that container has no window (SET_CONTAINER
         refuses it only when there are windows), and then no window can be
         made for the two (TCE_CREATE EPERM): after a reset the default
-        window would have no host backing (series patch 20), which the
+        window would have no host backing (vfio-start-stop patch 19), which the
         storm does not model. It keeps off that state: no second device on
         a PHB without a window, on pseries."""
         return not (self.flavour == "pseries" and not self.windows[phb]

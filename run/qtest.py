@@ -80,7 +80,7 @@ class QTest:
     def read(self, addr, size):
         return base64.b64decode(self.cmd(f"b64read {addr:#x} {size}")[0])
 
-    # Hypercalls ("hcall", the series' patch 4) and RTAS ("rtas").
+    # Hypercalls ("hcall", vfio-start-stop patch 4) and RTAS ("rtas").
 
     @staticmethod
     def hcall_line(opcode, *args):

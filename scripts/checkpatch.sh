@@ -8,17 +8,34 @@ PATCHES=$(realpath "${2:?}")
 RESULTS=${3:-}
 . "$(dirname "$0")/series-lib.sh"
 
-# checkpatch asks for a licence other than GPL-2.0-or-later to be
-# explained in the commit message: with the explanation, that warning is
-# answered (the other warnings still fail).
-licence_explained() {
-    local lic
+# Two warnings of checkpatch ask a question rather than find a fault, and
+# count as answered when:
+#  - "Saw acceptable license ... Please explain the license choice in the
+#    commit message": the commit message names that licence;
+#  - "added, moved or deleted file(s), does MAINTAINERS need updating?":
+#    every file the patch adds is covered by an F: entry of the tree's
+#    MAINTAINERS (a series that adds a directory's section first).
+# Any other warning fails.
+answered() {    # answered CHECKPATCH_OUTPUT PATCH
+    local lic l
+    if grep '^WARNING' <<<"$1" | grep -v -e "^WARNING: Saw acceptable license" \
+        -e "^WARNING: added, moved or deleted file(s), does MAINTAINERS need updating?" | grep -q .; then
+        return 1
+    fi
     lic=$(sed -n "s/^WARNING: Saw acceptable license '\([^ ']*\) *'.*/\1/p" <<<"$1" | sort -u)
-    [ -n "$lic" ] || return 1
-    [ "$(grep -c '^WARNING' <<<"$1")" = "$(grep -c "^WARNING: Saw acceptable license" <<<"$1")" ] || return 1
     for l in $lic; do
         sed '/^---$/q' "$2" | grep -qF "$l" || return 1
     done
+    if grep -q "^WARNING: added, moved or deleted file" <<<"$1"; then
+        python3 - "$TREE/MAINTAINERS" "$2" <<'PY' || return 1
+import fnmatch, re, sys
+pats = [l[3:].strip() for l in open(sys.argv[1], errors="replace") if l.startswith("F: ")]
+new = re.findall(r"^diff --git a/\S+ b/(\S+)\nnew file mode", open(sys.argv[2], errors="replace").read(), re.M)
+def covered(f):
+    return any(f.startswith(p) if p.endswith("/") else fnmatch.fnmatch(f, p) for p in pats)
+sys.exit(0 if new and all(covered(f) for f in new) else 1)
+PY
+    fi
 }
 
 bad=0
@@ -27,9 +44,9 @@ while read -r p; do
     rc=$?
     if [ $rc = 0 ] && ! grep -q '^WARNING' <<<"$out"; then
         [ -n "$RESULTS" ] && echo "PASS checkpatch/$p" || echo "ok:   $p"
-    elif [ $rc = 0 ] && licence_explained "$out" "$PATCHES/$p"; then
-        [ -n "$RESULTS" ] && echo "PASS checkpatch/$p (licence warning; the message explains it)" ||
-            echo "ok:   $p (licence warning; the message explains it)"
+    elif [ $rc = 0 ] && answered "$out" "$PATCHES/$p"; then
+        [ -n "$RESULTS" ] && echo "PASS checkpatch/$p (its warnings answered: licence explained, files under MAINTAINERS)" ||
+            echo "ok:   $p (its warnings answered: licence explained, files under MAINTAINERS)"
     else
         bad=1
         if [ -n "$RESULTS" ]; then

@@ -598,7 +598,7 @@ def test_pseries_coldplug_two_groups(args):
     exists (the guest's window comes with the machine reset), so the
     window's TCE_CREATE meets the other PE: EPERM. Stock QEMU 10.0, past
     its initialisation, then stops with a hardware error (abort); with the
-    series (patch 20) the guest has not run yet, so QEMU says why and
+    series (vfio-start-stop patch 19) the guest has not run yet, so QEMU says why and
     exits 1, as for a device it cannot set up"""
     g = Guest(args, "two", {"VFIO_MODEL_DEVICES": DEVICES,
                             "VFIO_MODEL_FLAVOUR": "pseries"},
@@ -628,7 +628,7 @@ def test_pseries_coldplug_two_groups(args):
             xfail("pseries_coldplug_two_groups_qemu_exits_cleanly",
                   "stock QEMU stops with 'vfio: DMA mapping failed, unable "
                   "to continue' when the default window, re-created at "
-                  "reset, cannot be made (series patch 20 fixes it, "
+                  "reset, cannot be made (vfio-start-stop patch 19 fixes it, "
                   "issue 11)",
                   rc is not None and rc != 0 and
                   "vfio: DMA mapping failed" in g.stderr())
