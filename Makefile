@@ -191,10 +191,11 @@ checkpatch: tree tree-11
 	@for d in $(STACK11); do scripts/checkpatch.sh $(TREE11) $$d; done
 
 # What posting would mail (git send-email --dry-run; nothing is sent): the
-# 11.1 series to qemu-devel, its 10.0 backport to qemu-stable and qemu-devel.
+# 11.1 stack and its 10.0 backport to qemu-devel (the stable patches Cc
+# qemu-stable through their trailers).
 post-dry-run: tree tree-11
 	@for d in $(STACK11); do scripts/post-dry-run.sh $(TREE11) $$d; done
-	@for d in $(STACK10); do scripts/post-dry-run.sh $(TREE) $$d qemu-stable@nongnu.org; done
+	@for d in $(STACK10); do scripts/post-dry-run.sh $(TREE) $$d; done
 
 check-bisect: fetch
 	@scripts/check-bisect.sh $(B) $(TARBALL) $(QTESTS)

@@ -4,8 +4,8 @@ order, with the same subjects: patches/ (QEMU 10.0.13) and its port
 (patches-11.1/). Prints "PASS lockstep/NN: subject" for each pair that
 matches and "FAIL lockstep/...: why" for a patch missing from one series
 or a subject that differs; exits non-zero on any failure. A patch of
-DIR_A alone is in step when its message says "This is upstream commit
-HASH": a stable backport of a fix the base of DIR_B already has.
+DIR_A alone is in step when its message says "This is [AUTHOR's] upstream
+commit HASH": a backport of a fix the base of DIR_B already has.
 
 Usage: check-lockstep.py DIR_A DIR_B
 """
@@ -27,7 +27,7 @@ def patches(d):
             msg = email.parser.Parser().parse(p)
         subj = " ".join(str(msg["Subject"] or "").split())
         body = str(msg.get_payload()).split("\n---\n")[0]
-        up = re.search(r"This is upstream commit ([0-9a-f]{12,40})\b",
+        up = re.search(r"This is (?:[^.]*?'s )?upstream commit ([0-9a-f]{12,40})\b",
                        " ".join(body.split()))
         out.append((re.sub(r"^\[[^]]*\]\s*", "", subj),
                     up.group(1) if up else None))

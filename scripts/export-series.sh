@@ -27,7 +27,7 @@ g() { git -C "$TREE" "$@"; }
 [ -d "$TREE/.git" ] || die "no QEMU tree at $TREE (run 'make tree')"
 . "$(dirname "$0")/series-lib.sh"
 
-# The subject prefix ("PATCH v1", "RFC PATCH v1", "PATCH stable-10.0 v1")
+# The subject prefix ("PATCH v1", "RFC PATCH v1", "PATCH 10.0 v1")
 # is the cover letter's, written by hand: change it there when a new
 # version is posted.
 prefix() {
