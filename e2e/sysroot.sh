@@ -42,11 +42,15 @@ if [ "$(cat "$OUT/sysroot/.stamp" 2>/dev/null)" != "$sum" ]; then
     echo "$sum" > "$OUT/sysroot/.stamp"
 fi
 
-# Kernels: the newest -powerpc64le-64k image of each suite that downloads.
+# Kernels: the newest -powerpc64le-64k image of each suite that downloads;
+# for SUITE-4k, SUITE's -powerpc64le image (Debian's 4K-page flavour).
 for s in $KERNEL_SUITES; do
     kd=$OUT/kernel-$s
-    cands=$("$APT" "$s" pkgnames linux-image- | grep -E '^linux-image-[0-9][^ ]*-powerpc64le-64k$' | sort -rV)
-    [ -n "$cands" ] || die "no linux-image-*-powerpc64le-64k package in $s (ppc64el)"
+    flavour=powerpc64le-64k
+    case $s in *-4k) flavour=powerpc64le ;; esac
+    s=${s%-4k}
+    cands=$("$APT" "$s" pkgnames linux-image- | grep -E "^linux-image-[0-9][^ ]*-$flavour\$" | sort -rV)
+    [ -n "$cands" ] || die "no linux-image-*-$flavour package in $s (ppc64el)"
     got=
     for p in $cands; do
         if [ -f "$kd/.stamp" ] && [ "$(cat "$kd/.stamp")" = "$p" ]; then got=$p; break; fi
@@ -75,5 +79,5 @@ for s in $KERNEL_SUITES; do
         fi
         echo "e2e: WARNING: $p ($s) is in the index but does not download; trying an older one" >&2
     done
-    [ -n "$got" ] || die "no linux-image-*-powerpc64le-64k of $s downloads: tried $(echo $cands)"
+    [ -n "$got" ] || die "no linux-image-*-$flavour of $s downloads: tried $(echo $cands)"
 done
