@@ -269,6 +269,12 @@ class World:
         self.qmp = L2QMP(f"{self.dir}/qmp.sock")
         t = time.monotonic()
         self.kver = self.ctl.sh("uname -r").strip()
+        if "64k" not in self.kver:
+            # A 4K-page L1 (SUITE-4k): KVM there backs guest pages with
+            # 4K host pages only
+            global L2_MACHINE
+            if "cap-hpt-max-page-size" not in L2_MACHINE:
+                L2_MACHINE += ",cap-hpt-max-page-size=4k"
         self.ctl.sh("modprobe kvm-hv && modprobe vfio-pci && modprobe vfio_iommu_spapr_tce"
                     " && modprobe tun && modprobe vhost_net")
         self.mod_time = time.monotonic() - t

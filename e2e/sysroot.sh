@@ -14,7 +14,7 @@ KERNEL_SUITES=${E2E_KERNEL_SUITES:-"trixie sid"}
 die() { echo "e2e/sysroot: error: $*" >&2; exit 1; }
 
 # Indexes: refreshed when older than a day (or missing).
-for s in $SYSROOT_SUITE $KERNEL_SUITES; do
+for s in $SYSROOT_SUITE $(for k in $KERNEL_SUITES; do echo "${k%-4k}"; done | sort -u); do
     l=$E2E_CACHE/apt/$s/state/lists
     if [ -z "$(find "$l" -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]; then
         "$APT" "$s" update >/dev/null || die "apt-get update of $s (ppc64el) failed"
