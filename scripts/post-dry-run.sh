@@ -38,7 +38,7 @@ CMD
 chmod +x "$tmp/cc-cmd"
 to=(--to=qemu-devel@nongnu.org)
 [ -n "$EXTRA_TO" ] && to+=("--to=$EXTRA_TO")
-echo "== $(basename "$PATCHES"): $(sed -n 's/^Subject: //p' "$PATCHES/0000-cover-letter.patch" | head -n 1)"
+echo "== $(basename "$(dirname "$PATCHES")")/$(basename "$PATCHES"): $(sed -n 's/^Subject: //p' "$PATCHES/0000-cover-letter.patch" | head -n 1)"
 (cd "$tmp" && git -c sendemail.smtpserver=/bin/false send-email --dry-run \
     --confirm=never --no-chain-reply-to --suppress-cc=self \
     "${to[@]}" --cc-cmd="$tmp/cc-cmd" \
