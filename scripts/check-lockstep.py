@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check that two series directories hold the same patches, in the same
-order, with the same subjects: patches/ (QEMU 10.0.13) and its port
-(patches-11.1/). Prints "PASS lockstep/NN: subject" for each pair that
+order, with the same subjects: one series on two bases
+(series/NAME/10.0 and series/NAME/11.1). Prints "PASS lockstep/NN: subject" for each pair that
 matches and "FAIL lockstep/...: why" for a patch missing from one series
 or a subject that differs; exits non-zero on any failure. A patch of
 DIR_A alone is in step when its message says "This is [AUTHOR's] upstream
