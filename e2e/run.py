@@ -269,12 +269,10 @@ class World:
         self.qmp = L2QMP(f"{self.dir}/qmp.sock")
         t = time.monotonic()
         self.kver = self.ctl.sh("uname -r").strip()
-        if "64k" not in self.kver:
-            # A 4K-page L1 (SUITE-4k): KVM there backs guest pages with
-            # 4K host pages only
-            global L2_MACHINE
-            if "cap-hpt-max-page-size" not in L2_MACHINE:
-                L2_MACHINE += ",cap-hpt-max-page-size=4k"
+        # A 4K-page L1 (SUITE-4k): KVM there backs guest pages with 4K host
+        # pages only
+        self.l2_machine = L2_MACHINE + ("" if "64k" in self.kver
+                                        else ",cap-hpt-max-page-size=4k")
         self.ctl.sh("modprobe kvm-hv && modprobe vfio-pci && modprobe vfio_iommu_spapr_tce"
                     " && modprobe tun && modprobe vhost_net")
         self.mod_time = time.monotonic() - t
@@ -337,15 +335,15 @@ class L2:
             args += ["-trace", t]
         if guest == "linux":
             # e2e-dlpar: the guest runs rtas_errd, which completes unplugs
-            args += ["-M", L2_MACHINE + ",x-vof=on", "-kernel", "/l2/vmlinux",
+            args += ["-M", w.l2_machine + ",x-vof=on", "-kernel", "/l2/vmlinux",
                      "-initrd", "/l2/initrd.cpio",
                      "-append", "console=hvc0 quiet" + (" e2e-dlpar" if dlpar else "")]
         elif guest:
             # a payload, e2e/guest/tce-GUEST.S (stress, keep, fill, flip,
             # reset, race, move-WSHIFT)
-            args += ["-M", L2_MACHINE, "-bios", f"/opt/e2e/tce-{guest}.bin"]
+            args += ["-M", w.l2_machine, "-bios", f"/opt/e2e/tce-{guest}.bin"]
         else:
-            args += ["-M", L2_MACHINE]
+            args += ["-M", w.l2_machine]
         args += list(extra) + ["-S"]
         env = ""
         if hide_cap or log_vfio:
